@@ -1,0 +1,89 @@
+"""The one error family every banger layer raises and every boundary converts to.
+
+Each error carries a stable machine `code`, a one-line `message` saying what is wrong,
+and a `hint` saying how to fix it. The daemon maps them to HTTP statuses; the CLI prints
+them as one line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class BangerError(Exception):
+    code: str = "internal"
+    status: int = 500
+
+    def __init__(self, message: str, *, hint: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if code is not None:
+            self.code = code
+
+    def __str__(self) -> str:
+        return self.message
+
+    def one_line(self) -> str:
+        return f"{self.message} (hint: {self.hint})" if self.hint else self.message
+
+
+class InvalidArgument(BangerError):
+    """The caller's input is wrong: a bad name, a missing file, a malformed value."""
+
+    code = "invalid_argument"
+    status = 400
+
+
+class NotFound(BangerError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(BangerError):
+    """The request clashes with existing state: a duplicate name, an object still in use."""
+
+    code = "conflict"
+    status = 409
+
+
+class FailedPrecondition(BangerError):
+    """The host lacks something the request needs (a tool, a capability, a kernel feature)."""
+
+    code = "failed_precondition"
+    status = 412
+
+
+class PermissionDenied(BangerError):
+    code = "permission_denied"
+    status = 403
+
+
+class Unavailable(BangerError):
+    """Something banger talks to (the daemon, a registry, a VMM) did not answer."""
+
+    code = "unavailable"
+    status = 503
+
+
+class Cancelled(BangerError):
+    code = "cancelled"
+    status = 409
+
+
+class CommandFailed(BangerError):
+    """An external tool exited non-zero; the message names the tool and its last words."""
+
+    code = "command_failed"
+    status = 500
+
+    def __init__(
+        self, argv: list[str], returncode: int, stderr: str, *, hint: str | None = None
+    ) -> None:
+        tail = " | ".join(line for line in stderr.strip().splitlines()[-3:] if line.strip())
+        tool = argv[0].rsplit("/", 1)[-1] if argv else "?"
+        message = f"{tool} failed with exit code {returncode}"
+        if tail:
+            message += f": {tail}"
+        super().__init__(message, hint=hint)
+        self.argv = argv
+        self.returncode = returncode
+        self.stderr = stderr

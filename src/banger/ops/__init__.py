@@ -1,0 +1,1 @@
+"""Tracked long-running operations: the reporter protocol helpers receive, and the manager."""

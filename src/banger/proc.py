@@ -1,0 +1,125 @@
+"""The one place banger runs external tools: logged, checked, never through a shell.
+
+Every argv element is passed as-is to exec, so user input can never be interpreted by a
+shell. A non-zero exit raises CommandFailed (unless check=False); a missing tool raises
+FailedPrecondition naming the Debian package that provides it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from banger.errors import CommandFailed, FailedPrecondition, Unavailable
+
+log = logging.getLogger("banger.proc")
+
+# Which Debian package provides each tool we shell out to, for actionable hints.
+DEBIAN_PACKAGE = {
+    "ip": "iproute2",
+    "nft": "nftables",
+    "mke2fs": "e2fsprogs",
+    "mkfs.ext4": "e2fsprogs",
+    "debugfs": "e2fsprogs",
+    "e2fsck": "e2fsprogs",
+    "resize2fs": "e2fsprogs",
+    "tune2fs": "e2fsprogs",
+    "dumpe2fs": "e2fsprogs",
+    "fakeroot": "fakeroot",
+    "qemu-system-x86_64": "qemu-system-x86",
+    "qemu-img": "qemu-utils",
+    "mmdebstrap": "mmdebstrap",
+    "busybox": "busybox-static",
+    "losetup": "mount",
+    "mount": "mount",
+    "umount": "mount",
+    "ssh": "openssh-client",
+    "scp": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "apt-get": "apt",
+    "dpkg-deb": "dpkg",
+    "tar": "tar",
+    "cpio": "cpio",
+    "mkfs.btrfs": "btrfs-progs",
+    "mkfs.xfs": "xfsprogs",
+    "skopeo": "skopeo",
+    "umoci": "umoci",
+    "docker-registry": "docker-registry",
+}
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def which(tool: str) -> str:
+    """Resolve a tool on PATH (plus the sbin dirs non-root PATHs often lack) or explain the fix."""
+    search = os.environ.get("PATH", "") + ":/usr/local/sbin:/usr/sbin:/sbin"
+    found = shutil.which(tool, path=search)
+    if found is None:
+        package = DEBIAN_PACKAGE.get(tool)
+        hint = f"install it: apt-get install {package}" if package else f"install {tool}"
+        raise FailedPrecondition(f"required tool '{tool}' was not found on PATH", hint=hint)
+    return found
+
+
+def run(
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    check: bool = True,
+    input: str | bytes | None = None,
+    timeout: float | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    text: bool = True,
+    hint: str | None = None,
+) -> Completed:
+    """Run argv to completion and capture its output.
+
+    The first element is resolved with `which` so a missing tool is a clear error, not an
+    ENOENT traceback. `env` entries are added to the current environment.
+    """
+    args = [os.fspath(a) for a in argv]
+    if not args:
+        raise ValueError("empty argv")
+    if "/" not in args[0]:
+        args[0] = which(args[0])
+    full_env = None
+    if env is not None:
+        full_env = dict(os.environ)
+        full_env.update(env)
+    log.debug("run: %s", " ".join(args))
+    try:
+        proc = subprocess.run(
+            args,
+            input=input,
+            capture_output=True,
+            timeout=timeout,
+            env=full_env,
+            cwd=cwd,
+            text=text,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise Unavailable(
+            f"{Path(args[0]).name} did not finish within {timeout:g} seconds",
+            hint="the host may be overloaded; retry, or look at the daemon log",
+        ) from exc
+    except FileNotFoundError as exc:
+        raise FailedPrecondition(f"cannot execute {args[0]}", hint="check the tool is installed") from exc
+    stdout = proc.stdout if text else proc.stdout.decode(errors="replace")
+    stderr = proc.stderr if text else proc.stderr.decode(errors="replace")
+    if proc.returncode != 0:
+        log.debug("exit %d: %s: %s", proc.returncode, args[0], stderr.strip()[-500:])
+        if check:
+            raise CommandFailed(args, proc.returncode, stderr, hint=hint)
+    return Completed(args, proc.returncode, stdout, stderr)
