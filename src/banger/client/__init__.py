@@ -1,1 +1,5 @@
-"""banger.client"""
+"""The httpx client of the bangerd API over its UNIX socket."""
+
+from banger.client.http import Client
+
+__all__ = ["Client"]

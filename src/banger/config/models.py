@@ -1,0 +1,78 @@
+"""Typed configuration: the daemon's /etc/banger/config.toml and the user's config."""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Network
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_DAEMON_CONFIG = Path("/etc/banger/config.toml")
+DEFAULT_SOCKET = Path("/run/banger/bangerd.sock")
+DEFAULT_STATE_DIR = Path("/var/lib/banger")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _absolute(value: Path | None) -> Path | None:
+    if value is not None and not value.is_absolute():
+        raise ValueError(f"must be an absolute path, got {str(value)!r}")
+    return value
+
+
+class NetworkSettings(_Strict):
+    bridge: str = Field(default="banger0", pattern=r"^[A-Za-z0-9_.-]{1,15}$")
+    subnet: IPv4Network = IPv4Network("10.77.0.0/24")
+    nft_table: str = Field(default="banger", pattern=r"^[A-Za-z0-9_]{1,32}$")
+    dns: list[str] = Field(default_factory=list)
+
+    @field_validator("subnet")
+    @classmethod
+    def _room_for_vms(cls, value: IPv4Network) -> IPv4Network:
+        if value.prefixlen > 29:
+            raise ValueError("needs at least a /29 so VMs get addresses")
+        return value
+
+
+class ImageSettings(_Strict):
+    free_space_mib: int = Field(default=1024, ge=16)
+    debian_mirror: str | None = None
+
+
+class OciSettings(_Strict):
+    insecure_registries: list[str] = Field(default_factory=list)
+    max_layer_entries: int = Field(default=500_000, ge=1)
+    max_uncompressed_gib: int = Field(default=64, ge=1)
+
+
+class DaemonConfig(_Strict):
+    state_dir: Path = DEFAULT_STATE_DIR
+    socket_path: Path = DEFAULT_SOCKET
+    socket_group: str = Field(default="banger", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    firecracker_bin: Path | None = None
+    qemu_bin: str = "qemu-system-x86_64"
+    default_backend: Literal["auto", "qemu", "firecracker"] = "auto"
+    accel: Literal["auto", "kvm", "tcg"] = "auto"
+    clone_strategy: Literal["auto", "reflink", "dm-snapshot", "copy"] = "auto"
+    default_cpus: int = Field(default=1, ge=1, le=64)
+    default_memory_mib: int = Field(default=512, ge=64)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    network: NetworkSettings = NetworkSettings()
+    images: ImageSettings = ImageSettings()
+    oci: OciSettings = OciSettings()
+
+    _abs_state = field_validator("state_dir", "socket_path", "firecracker_bin")(_absolute)
+
+
+class UserConfig(_Strict):
+    socket_path: Path = DEFAULT_SOCKET
+    default_image_name: str | None = None
+    ssh_key_path: Path | None = None
+
+    @field_validator("ssh_key_path", "socket_path")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return _absolute(value.expanduser()) if value is not None else None

@@ -1,0 +1,48 @@
+"""The FastAPI application: routes under /v1, errors as {code, message, hint}."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from banger import __version__
+from banger.api import API_PREFIX
+from banger.daemon.routes import all_routers
+from banger.daemon.services import Services
+from banger.errors import BangerError
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "request"
+    return f"invalid {where}: {first.get('msg', 'invalid value')}"
+
+
+def create_app(services: Services) -> FastAPI:
+    app = FastAPI(
+        title="bangerd",
+        version=__version__,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.services = services
+
+    @app.exception_handler(BangerError)
+    async def _banger_error(_: Request, exc: BangerError) -> JSONResponse:
+        body = {"code": exc.code, "message": exc.message, "hint": exc.hint}
+        return JSONResponse(body, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        body = {
+            "code": "invalid_argument",
+            "message": _validation_message(exc),
+            "hint": "check the command's --help for valid values",
+        }
+        return JSONResponse(body, status_code=400)
+
+    for router in all_routers():
+        app.include_router(router, prefix=API_PREFIX)
+    return app

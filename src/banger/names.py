@@ -1,0 +1,21 @@
+"""Validation of user-supplied names before they reach paths, devices or the database."""
+
+from __future__ import annotations
+
+import re
+
+from banger.errors import InvalidArgument
+
+# DNS label rules (RFC 1123): lower-case letters, digits and '-', not at either end.
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def validate_name(kind: str, name: str) -> str:
+    """Return `name` if it is a valid DNS label, else raise one clear error naming the rule."""
+    if not _NAME.match(name or ""):
+        raise InvalidArgument(
+            f"invalid {kind} name {name!r}",
+            hint="use 1-63 lower-case letters, digits or '-', starting and ending with a "
+            "letter or digit (e.g. 'dev-1')",
+        )
+    return name

@@ -1,0 +1,213 @@
+"""Tracked operations: run work in a thread, record every state change, stream it live.
+
+Each operation's record is persisted on every state change (progress is throttled), so
+`ops list` survives a daemon restart; anything still running at start-up becomes failed
+with the reason "daemon restarted".
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from banger.api.models import TERMINAL_STATES, ErrorBody, Operation, OperationEvent, Progress
+from banger.errors import BangerError, Cancelled, NotFound
+from banger.store.operations import OperationStore
+
+log = logging.getLogger("banger.ops")
+
+Work = Callable[["OperationReporter"], dict[str, Any] | None]
+_PERSIST_INTERVAL = 0.25
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Tracked:
+    """In-memory live state of one operation (the DB holds the durable copy)."""
+
+    def __init__(self, op: Operation) -> None:
+        self.op = op
+        self.log: list[str] = []
+        self.cancel = threading.Event()
+        self.cancel_hooks: list[Callable[[], None]] = []
+        self.changed = threading.Condition()
+        self.version = 0
+        self.persisted_at = 0.0
+
+
+class OperationReporter:
+    """The Reporter a running operation's work receives (see banger.ops.reporter)."""
+
+    def __init__(self, manager: OperationManager, tracked: _Tracked) -> None:
+        self._manager = manager
+        self._t = tracked
+
+    @property
+    def operation_id(self) -> str:
+        return self._t.op.id
+
+    def stage(self, name: str) -> None:
+        self._t.op.stage = name
+        self._t.op.progress = Progress(message=name)
+        self.log(f"== {name}")
+
+    def progress(
+        self,
+        current: int,
+        total: int | None = None,
+        *,
+        unit: str = "",
+        message: str = "",
+        task: str | None = None,
+    ) -> None:
+        value = Progress(current=current, total=total, unit=unit, message=message)
+        if task is None:
+            self._t.op.progress = value
+        else:
+            self._t.op.tasks[task] = value
+        self._manager._changed(self._t, persist=False)
+
+    def log(self, line: str) -> None:
+        for part in line.rstrip("\n").split("\n"):
+            self._t.log.append(part)
+            self._manager.store.append_log(self._t.op.id, len(self._t.log), part)
+        self._manager._changed(self._t, persist=False)
+
+    def check_cancelled(self) -> None:
+        if self._t.cancel.is_set():
+            raise Cancelled(f"operation {self._t.op.id} was cancelled")
+
+    def on_cancel(self, hook: Callable[[], None]) -> None:
+        """Run `hook` (e.g. kill a child process) when the operation is cancelled."""
+        self._t.cancel_hooks.append(hook)
+        if self._t.cancel.is_set():
+            hook()
+
+
+class OperationManager:
+    def __init__(self, store: OperationStore) -> None:
+        self.store = store
+        self._live: dict[str, _Tracked] = {}
+        self._lock = threading.Lock()
+        interrupted = store.fail_unfinished("daemon restarted", _now().isoformat())
+        if interrupted:
+            log.warning("marked %d interrupted operation(s) failed", interrupted)
+
+    def start(self, kind: str, target: str | None, work: Work) -> Operation:
+        op = Operation(
+            id=secrets.token_hex(6), kind=kind, target=target, state="queued", created_at=_now()
+        )
+        tracked = _Tracked(op)
+        with self._lock:
+            self._live[op.id] = tracked
+        self.store.save(op)
+        thread = threading.Thread(
+            target=self._run, args=(tracked, work), name=f"op-{op.id}", daemon=True
+        )
+        thread.start()
+        return op.model_copy(deep=True)
+
+    def _run(self, tracked: _Tracked, work: Work) -> None:
+        op = tracked.op
+        op.state, op.started_at = "running", _now()
+        self._changed(tracked, persist=True)
+        reporter = OperationReporter(self, tracked)
+        try:
+            reporter.check_cancelled()
+            result = work(reporter)
+            op.result = result
+            op.state = "succeeded"
+        except Cancelled as exc:
+            op.state = "cancelled"
+            op.error = ErrorBody(code=exc.code, message=exc.message, hint=exc.hint)
+        except BangerError as exc:
+            op.state = "cancelled" if tracked.cancel.is_set() else "failed"
+            op.error = ErrorBody(code=exc.code, message=exc.message, hint=exc.hint)
+            reporter.log(f"error: {exc.one_line()}")
+        except Exception as exc:  # the record must say why, whatever broke
+            log.exception("operation %s (%s) crashed", op.id, op.kind)
+            op.state = "failed"
+            op.error = ErrorBody(
+                code="internal",
+                message=f"internal error: {type(exc).__name__}: {exc}",
+                hint="see the daemon log; this is a banger bug",
+            )
+        op.ended_at = _now()
+        self._changed(tracked, persist=True)
+
+    def _changed(self, tracked: _Tracked, *, persist: bool) -> None:
+        now = time.monotonic()
+        if persist or now - tracked.persisted_at >= _PERSIST_INTERVAL:
+            tracked.persisted_at = now
+            self.store.save(tracked.op)
+        with tracked.changed:
+            tracked.version += 1
+            tracked.changed.notify_all()
+
+    def get(self, op_id: str) -> Operation:
+        tracked = self._live.get(op_id)
+        if tracked is not None:
+            return tracked.op.model_copy(deep=True)
+        op = self.store.get(op_id)
+        if op is None:
+            raise NotFound(f"no operation with id '{op_id}'", hint="list them: banger ops list")
+        return op
+
+    def list(self) -> list[Operation]:
+        live = {op_id: t.op.model_copy(deep=True) for op_id, t in list(self._live.items())}
+        return [live.get(op.id, op) for op in self.store.list()]
+
+    def log(self, op_id: str) -> list[str]:
+        self.get(op_id)
+        return self.store.log(op_id)
+
+    def cancel(self, op_id: str) -> Operation:
+        op = self.get(op_id)
+        tracked = self._live.get(op_id)
+        if tracked is None or op.state in TERMINAL_STATES:
+            return op
+        tracked.cancel.set()
+        for hook in list(tracked.cancel_hooks):
+            try:
+                hook()
+            except Exception:  # a failing hook must not stop the others
+                log.exception("cancel hook of %s failed", op_id)
+        self._changed(tracked, persist=True)
+        return self.get(op_id)
+
+    def wait(self, op_id: str, timeout: float | None = None) -> Operation:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for event in self.events(op_id):
+            if event.operation.state in TERMINAL_STATES:
+                return event.operation
+            if deadline is not None and time.monotonic() > deadline:
+                break
+        return self.get(op_id)
+
+    def events(self, op_id: str, heartbeat: float = 1.0) -> Iterator[OperationEvent]:
+        """Snapshots with the new log lines, until the operation ends (then one last one)."""
+        op = self.get(op_id)
+        tracked = self._live.get(op_id)
+        if tracked is None:
+            yield OperationEvent(operation=op, log=self.store.log(op_id))
+            return
+        sent_lines = 0
+        seen = -1
+        while True:
+            with tracked.changed:
+                if tracked.version == seen:
+                    tracked.changed.wait(heartbeat)
+                seen = tracked.version
+            snapshot = tracked.op.model_copy(deep=True)
+            lines = tracked.log[sent_lines:]
+            sent_lines += len(lines)
+            yield OperationEvent(operation=snapshot, log=list(lines))
+            if snapshot.state in TERMINAL_STATES:
+                return

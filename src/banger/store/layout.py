@@ -1,0 +1,57 @@
+"""Every on-disk name under the state directory, in one place (like lima's filenames.go)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class StateLayout:
+    root: Path
+
+    @property
+    def db(self) -> Path:
+        return self.root / "banger.db"
+
+    @property
+    def kernels(self) -> Path:
+        return self.root / "kernels"
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def vms(self) -> Path:
+        return self.root / "vms"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    def kernel_dir(self, kernel_id: str) -> Path:
+        return self.kernels / kernel_id
+
+    def image_dir(self, image_id: str) -> Path:
+        return self.images / image_id
+
+    def vm_dir(self, vm_id: str) -> Path:
+        return self.vms / vm_id
+
+    def ensure(self) -> None:
+        """Create the tree (root-only) and empty tmp/, whose leftovers are never trusted."""
+        for path in (self.root, self.kernels, self.images, self.vms, self.cache, self.tmp):
+            path.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o711)
+        for leftover in self.tmp.iterdir():
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)

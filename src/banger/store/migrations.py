@@ -1,0 +1,57 @@
+"""Versioned schema migrations: append only; each entry moves the schema up one version."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: operations and their logs
+    """
+    CREATE TABLE operations (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        target TEXT,
+        state TEXT NOT NULL CHECK (state IN
+            ('queued','running','succeeded','failed','cancelled')),
+        stage TEXT,
+        progress TEXT NOT NULL DEFAULT '{}',
+        tasks TEXT NOT NULL DEFAULT '{}',
+        error TEXT,
+        result TEXT,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        ended_at TEXT
+    );
+    CREATE TABLE operation_logs (
+        operation_id TEXT NOT NULL REFERENCES operations(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        line TEXT NOT NULL,
+        PRIMARY KEY (operation_id, seq)
+    );
+    """,
+    # 2: kernels, images, VMs and IP leases
+    """
+    CREATE TABLE kernels (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        doc TEXT NOT NULL
+    );
+    CREATE TABLE images (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        kernel_id TEXT REFERENCES kernels(id) ON DELETE RESTRICT,
+        doc TEXT NOT NULL
+    );
+    CREATE TABLE vms (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE RESTRICT,
+        doc TEXT NOT NULL,
+        handle TEXT
+    );
+    CREATE TABLE ip_leases (
+        subnet TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        vm_id TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+        PRIMARY KEY (subnet, ip)
+    );
+    """,
+]
