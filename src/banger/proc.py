@@ -115,7 +115,9 @@ def run(
             hint="the host may be overloaded; retry, or look at the daemon log",
         ) from exc
     except FileNotFoundError as exc:
-        raise FailedPrecondition(f"cannot execute {args[0]}", hint="check the tool is installed") from exc
+        raise FailedPrecondition(
+            f"cannot execute {args[0]}", hint="check the tool is installed"
+        ) from exc
     stdout = proc.stdout if text else proc.stdout.decode(errors="replace")
     stderr = proc.stderr if text else proc.stderr.decode(errors="replace")
     if proc.returncode != 0:

@@ -121,7 +121,10 @@ class VM(BaseModel):
     memory_mib: int
     disk_strategy: str | None = None
     disk_size_bytes: int | None = None
+    work_disk: bool = False
     accel: str | None = None
+    ssh_host_key: str | None = None
+    authorized_keys: list[str] = Field(default_factory=list)
     pid: int | None = None
     reason: str | None = None
     created_at: datetime

@@ -18,17 +18,22 @@ app = typer.Typer(help="Show and check banger's configuration.")
 def show(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
     """Show the effective user configuration."""
     cfg = state(ctx).config
-    data = {"path": str(state(ctx).config_path or user_config_path()), **cfg.model_dump(mode="json")}
+    data = {
+        "path": str(state(ctx).config_path or user_config_path()),
+        **cfg.model_dump(mode="json"),
+    }
     print_json(data) if wants_json(ctx, json) else print_fields(data)
 
 
 @app.command()
 def check(
     ctx: typer.Context,
-    daemon_config: Path | None = typer.Option(None, "--daemon", help="also check this daemon config"),
+    daemon_config: Path | None = typer.Option(
+        None, "--daemon", help="also check this daemon config"
+    ),
 ) -> None:
     """Validate the user config (and a daemon config): one line per problem."""
-    state(ctx).config
+    _ = state(ctx).config  # loading validates
     if daemon_config is not None:
         load_daemon_config(daemon_config)
     typer.echo("configuration is valid")

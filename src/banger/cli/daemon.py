@@ -27,7 +27,9 @@ def _bangerd() -> str:
     sibling = Path(sys.argv[0]).resolve().parent / "bangerd"
     found = str(sibling) if sibling.exists() else shutil.which("bangerd")
     if found is None:
-        raise FailedPrecondition("bangerd is not installed", hint="reinstall banger: ./scripts/setup")
+        raise FailedPrecondition(
+            "bangerd is not installed", hint="reinstall banger: ./scripts/setup"
+        )
     return found
 
 
@@ -75,8 +77,13 @@ def start(ctx: typer.Context, timeout: float = typer.Option(20.0, help="seconds 
         LOGFILE.parent.mkdir(parents=True, exist_ok=True)
         PIDFILE.parent.mkdir(parents=True, exist_ok=True)
         with open(LOGFILE, "ab") as log:
-            child = subprocess.Popen([_bangerd()], stdin=subprocess.DEVNULL, stdout=log,
-                                     stderr=log, start_new_session=True)  # fmt: skip
+            child = subprocess.Popen(
+                [_bangerd()],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         PIDFILE.write_text(f"{child.pid}\n")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

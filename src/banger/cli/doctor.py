@@ -24,11 +24,14 @@ def _group_check(socket_path: Path) -> DoctorCheck:
         group = "banger"
     member = os.geteuid() == 0 or group in {grp.getgrgid(g).gr_name for g in os.getgroups()}
     return DoctorCheck(
-        name="socket group", status="pass" if member else "fail", required=True,
-        detail=("root" if os.geteuid() == 0 else f"member of '{group}'") if member
+        name="socket group",
+        status="pass" if member else "fail",
+        required=True,
+        detail=("root" if os.geteuid() == 0 else f"member of '{group}'")
+        if member
         else f"not a member of '{group}'",
         hint=None if member else f"sudo usermod -aG {group} $USER, then log in again",
-    )  # fmt: skip
+    )
 
 
 def doctor(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
@@ -37,12 +40,21 @@ def doctor(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
     checks: list[DoctorCheck] = []
     try:
         report = DoctorReport.model_validate(st.client.get("/doctor"))
-        checks.append(DoctorCheck(name="daemon", status="pass", required=True,
-                                  detail=f"bangerd answers on {st.socket_path}"))  # fmt: skip
+        checks.append(
+            DoctorCheck(
+                name="daemon",
+                status="pass",
+                required=True,
+                detail=f"bangerd answers on {st.socket_path}",
+            )
+        )
         checks.extend(report.checks)
     except BangerError as exc:
-        checks.append(DoctorCheck(name="daemon", status="fail", required=True,
-                                  detail=exc.message, hint=exc.hint))  # fmt: skip
+        checks.append(
+            DoctorCheck(
+                name="daemon", status="fail", required=True, detail=exc.message, hint=exc.hint
+            )
+        )
         checks.extend(host_checks("qemu-system-x86_64", None, Path("/var/lib/banger")))
     checks.append(_group_check(st.socket_path))
     result = DoctorReport(checks=checks, ok=all(c.status != "fail" for c in checks))
@@ -51,7 +63,8 @@ def doctor(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
     else:
         for c in checks:
             hint = f"  [dim]→ {c.hint}[/dim]" if c.hint else ""
-            console.print(f"{_STYLE[c.status]}  [bold]{c.name:<15}[/bold] {c.detail}{hint}",
-                          highlight=False)  # fmt: skip
+            console.print(
+                f"{_STYLE[c.status]}  [bold]{c.name:<15}[/bold] {c.detail}{hint}", highlight=False
+            )
     if not result.ok:
         raise typer.Exit(1)

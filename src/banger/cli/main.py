@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from banger import __version__
-from banger.cli import config_cmd, daemon, ops
+from banger.cli import config_cmd, daemon, image, kernel, ops, vm
 from banger.cli.context import CliState
 from banger.cli.doctor import doctor
 from banger.cli.output import print_error, print_json
@@ -20,6 +20,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(vm.app, name="vm")
+app.add_typer(kernel.app, name="kernel")
+app.add_typer(image.app, name="image")
 app.add_typer(ops.app, name="ops")
 app.add_typer(daemon.app, name="daemon")
 app.add_typer(config_cmd.app, name="config")
@@ -30,7 +33,9 @@ app.command()(doctor)
 def _root(
     ctx: typer.Context,
     json: bool = typer.Option(False, "--json", help="machine-readable JSON output"),
-    config: Path | None = typer.Option(None, "--config", help="user config file (or BANGER_CONFIG)"),
+    config: Path | None = typer.Option(
+        None, "--config", help="user config file (or BANGER_CONFIG)"
+    ),
     socket: Path | None = typer.Option(None, "--socket", help="bangerd socket path"),
 ) -> None:
     ctx.obj = CliState(json=json, config_path=config, socket_override=socket)
@@ -41,7 +46,7 @@ def version(ctx: typer.Context, json: bool = typer.Option(False, "--json")) -> N
     """Print the CLI version (and the daemon's, when it answers)."""
     st: CliState = ctx.obj
     daemon_version: str | None
-    st.config  # a broken config is an error even here
+    _ = st.config  # a broken config is an error even here
     try:
         daemon_version = st.client.get("/version")["version"]
     except BangerError:
@@ -54,7 +59,9 @@ def version(ctx: typer.Context, json: bool = typer.Option(False, "--json")) -> N
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns a typer.Exit's code instead of exiting.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except BangerError as exc:
         print_error(exc.one_line())
         sys.exit(1)

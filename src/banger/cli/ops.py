@@ -15,8 +15,15 @@ app = typer.Typer(help="Tracked long-running operations (pulls, builds, creates,
 def _row(op: Operation) -> dict[str, object]:
     done = op.progress
     pct = f"{100 * done.current // done.total}%" if done.total else ""
-    return {"id": op.id, "kind": op.kind, "target": op.target, "state": op.state,
-            "stage": op.stage, "progress": pct, "created": op.created_at.strftime("%F %T")}  # fmt: skip
+    return {
+        "id": op.id,
+        "kind": op.kind,
+        "target": op.target,
+        "state": op.state,
+        "stage": op.stage,
+        "progress": pct,
+        "created": op.created_at.strftime("%F %T"),
+    }
 
 
 @app.command("list")

@@ -11,8 +11,9 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped output is read by scripts and people alike: never cut ids or paths to 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 200)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 def to_jsonable(data: Any) -> Any:
@@ -33,7 +34,7 @@ def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, empty
         return
     table = Table(box=None, header_style="bold")
     for column in columns:
-        table.add_column(column.upper())
+        table.add_column(column.upper(), overflow="fold")
     for row in rows:
         table.add_row(*("-" if row.get(c) in (None, "") else str(row.get(c)) for c in columns))
     console.print(table)

@@ -15,8 +15,8 @@ from rich.progress import (
 )
 
 from banger.api.models import Operation
-from banger.client import Client
 from banger.cli.output import err_console
+from banger.client import Client
 from banger.client.http import error_from_body
 from banger.errors import Cancelled
 
@@ -50,11 +50,18 @@ def follow(client: Client, op: dict[str, Any] | Operation, *, quiet: bool = Fals
                     label = name or (last.stage or last.kind)
                     if name not in bars:
                         bars[name] = progress.add_task(label, total=value.total, message="")
-                    progress.update(bars[name], description=label, completed=value.current,
-                                    total=value.total, message=value.message)  # fmt: skip
+                    progress.update(
+                        bars[name],
+                        description=label,
+                        completed=value.current,
+                        total=value.total,
+                        message=value.message,
+                    )
     except KeyboardInterrupt:
         client.post(f"/operations/{op_id}/cancel")
-        raise Cancelled(f"cancelled operation {op_id}", hint=f"see: banger ops show {op_id}") from None
+        raise Cancelled(
+            f"cancelled operation {op_id}", hint=f"see: banger ops show {op_id}"
+        ) from None
     if last is None:
         last = Operation.model_validate(client.get(f"/operations/{op_id}"))
     if last.state != "succeeded":

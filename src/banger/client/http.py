@@ -93,7 +93,9 @@ class Client:
         return self.request("POST", path, json=body or {})
 
     def delete(self, path: str, **params: Any) -> Any:
-        return self.request("DELETE", path, params={k: v for k, v in params.items() if v is not None})
+        return self.request(
+            "DELETE", path, params={k: v for k, v in params.items() if v is not None}
+        )
 
     def events(self, op_id: str) -> Iterator[OperationEvent]:
         """Follow an operation's NDJSON stream until it ends."""

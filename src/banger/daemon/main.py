@@ -16,7 +16,9 @@ from banger.errors import BangerError
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bangerd", description="the banger daemon")
-    parser.add_argument("--config", type=Path, help="daemon config (default /etc/banger/config.toml)")
+    parser.add_argument(
+        "--config", type=Path, help="daemon config (default /etc/banger/config.toml)"
+    )
     parser.add_argument("--socket", type=Path, help="override socket_path")
     parser.add_argument("--state-dir", type=Path, help="override state_dir")
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])

@@ -6,6 +6,7 @@ a socket file's mode can be loosened by mistake and an fd can be passed around.
 
 from __future__ import annotations
 
+import asyncio
 import grp
 import json
 import logging
@@ -79,15 +80,21 @@ def make_protocol(group: str, daemon_uid: int) -> type[H11Protocol]:
                 pid, uid, gid = peer_credentials(sock)
                 if not peer_allowed(pid, uid, gid, group_gid(group), daemon_uid):
                     log.warning("refused connection from pid %d uid %d", pid, uid)
+                    # Answer once the request has been read: closing with unread data
+                    # would reset the connection before the client sees why.
                     self.refused = True
-                    transport.write(refusal_response(uid, group))
-                    transport.close()
+                    self.refused_transport = transport
+                    self.refusal = refusal_response(uid, group)
+                    asyncio.get_running_loop().call_later(5, transport.close)
                     return
             super().connection_made(transport)
 
         def data_received(self, data: bytes) -> None:
             if not self.refused:
                 super().data_received(data)
+            elif b"\r\n\r\n" in data and not self.refused_transport.is_closing():
+                self.refused_transport.write(self.refusal)
+                self.refused_transport.close()
 
         def connection_lost(self, exc: Exception | None) -> None:
             if not self.refused:

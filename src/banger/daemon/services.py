@@ -6,6 +6,15 @@ import logging
 from dataclasses import dataclass
 
 from banger.config.models import DaemonConfig
+from banger.daemon.images import ImageService
+from banger.daemon.kernels import KernelService
+from banger.daemon.pull import PullService
+from banger.daemon.vm_boot import Booter, Leases
+from banger.daemon.vm_host import HostPolicy
+from banger.daemon.vm_monitor import Monitor, reconcile
+from banger.daemon.vms import VMService
+from banger.network import NetworkConfig
+from banger.oci import ReplayLimits
 from banger.ops.manager import OperationManager
 from banger.store import Database, ImageStore, KernelStore, OperationStore, StateLayout, VMStore
 
@@ -21,8 +30,14 @@ class Services:
     kernels: KernelStore
     images: ImageStore
     vms: VMStore
+    kernel_service: KernelService
+    image_service: ImageService
+    vm_service: VMService
+    pull_service: PullService
+    monitor: Monitor
 
     def close(self) -> None:
+        self.monitor.stop()
         self.db.close()
 
 
@@ -30,12 +45,53 @@ def build_services(config: DaemonConfig) -> Services:
     layout = StateLayout(config.state_dir)
     layout.ensure()
     db = Database(layout.db)
+    ops = OperationManager(OperationStore(db))
+    kernels, images, vms = KernelStore(db), ImageStore(db), VMStore(db)
+    image_service = ImageService(
+        layout, images, kernels, vms, ops, config.images.free_space_mib, config.images.debian_mirror
+    )
+    net = NetworkConfig(
+        bridge=config.network.bridge,
+        subnet=config.network.subnet,
+        nft_table=config.network.nft_table,
+    )
+    booter = Booter(
+        db=db, net=net, dns=list(config.network.dns), leases=Leases(db, str(config.network.subnet))
+    )
+    host = HostPolicy(config.qemu_bin, config.firecracker_bin, config.default_backend, config.accel)
+    vm_service = VMService(
+        layout,
+        vms,
+        kernels,
+        image_service,
+        ops,
+        booter,
+        host,
+        config.clone_strategy,
+        (config.default_cpus, config.default_memory_mib),
+    )
+    reconcile(vm_service)
+    monitor = Monitor(vm_service)
+    monitor.start()
     return Services(
         config=config,
         layout=layout,
         db=db,
-        ops=OperationManager(OperationStore(db)),
-        kernels=KernelStore(db),
-        images=ImageStore(db),
-        vms=VMStore(db),
+        ops=ops,
+        kernels=kernels,
+        images=images,
+        vms=vms,
+        kernel_service=KernelService(layout, kernels, images, ops),
+        image_service=image_service,
+        vm_service=vm_service,
+        pull_service=PullService(
+            image_service,
+            layout.cache,
+            list(config.oci.insecure_registries),
+            ReplayLimits(
+                max_entries=config.oci.max_layer_entries,
+                max_total_bytes=config.oci.max_uncompressed_gib * 2**30,
+            ),
+        ),
+        monitor=monitor,
     )

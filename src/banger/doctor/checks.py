@@ -18,14 +18,32 @@ from banger.errors import BangerError
 from banger.proc import DEBIAN_PACKAGE, run, which
 
 _FICLONE = 0x40049409
-REQUIRED_TOOLS = ("mke2fs", "debugfs", "e2fsck", "resize2fs", "fakeroot", "busybox", "ssh",
-                  "ssh-keygen", "ip", "nft", "cpio")  # fmt: skip
+_PROBE_TABLE = """table ip banger_probe {
+    chain c {
+        type nat hook postrouting priority 100;
+    }
+}
+"""
+REQUIRED_TOOLS = (
+    "mke2fs",
+    "debugfs",
+    "e2fsck",
+    "resize2fs",
+    "fakeroot",
+    "busybox",
+    "ssh",
+    "ssh-keygen",
+    "ip",
+    "nft",
+    "cpio",
+)
 
 
 def _check(name: str, ok: bool, detail: str, hint: str | None, *, required: bool) -> DoctorCheck:
     status = "pass" if ok else ("fail" if required else "warn")
-    return DoctorCheck(name=name, status=status, required=required, detail=detail,
-                       hint=None if ok else hint)  # fmt: skip
+    return DoctorCheck(
+        name=name, status=status, required=required, detail=detail, hint=None if ok else hint
+    )
 
 
 def _find(tool: str) -> str | None:
@@ -37,40 +55,65 @@ def _find(tool: str) -> str | None:
 
 def check_kvm(qemu_bin: str) -> list[DoctorCheck]:
     verdict = probe_kvm(_find(qemu_bin))
-    device = _check("kvm device", verdict.present, "/dev/kvm " + ("exists" if verdict.present
-                    else "is missing"), "load kvm_intel/kvm_amd or enable virtualization",
-                    required=False)  # fmt: skip
-    usable = _check("kvm usable", verdict.usable, verdict.detail,
-                    "QEMU TCG (software emulation) will be used instead: slower, but it works",
-                    required=False)  # fmt: skip
+    device = _check(
+        "kvm device",
+        verdict.present,
+        "/dev/kvm " + ("exists" if verdict.present else "is missing"),
+        "load kvm_intel/kvm_amd or enable virtualization",
+        required=False,
+    )
+    usable = _check(
+        "kvm usable",
+        verdict.usable,
+        verdict.detail,
+        "QEMU TCG (software emulation) will be used instead: slower, but it works",
+        required=False,
+    )
     return [device, usable]
 
 
 def check_firecracker(configured: Path | None) -> DoctorCheck:
     path = str(configured) if configured else _find("firecracker")
     if path is None or not os.access(path, os.X_OK):
-        return _check("firecracker", False, "firecracker binary not found",
-                      "install Firecracker and put it on PATH or set firecracker_bin; "
-                      "the QEMU backend is used meanwhile", required=False)  # fmt: skip
+        return _check(
+            "firecracker",
+            False,
+            "firecracker binary not found",
+            "install Firecracker and put it on PATH or set firecracker_bin; "
+            "the QEMU backend is used meanwhile",
+            required=False,
+        )
     out = run([path, "--version"], check=False, timeout=10)
     version = (out.stdout or out.stderr).strip().splitlines()[:1]
-    return _check("firecracker", out.returncode == 0, f"{path}: {' '.join(version)}",
-                  "the binary does not run; reinstall it", required=False)  # fmt: skip
+    return _check(
+        "firecracker",
+        out.returncode == 0,
+        f"{path}: {' '.join(version)}",
+        "the binary does not run; reinstall it",
+        required=False,
+    )
 
 
 def check_qemu(qemu_bin: str) -> list[DoctorCheck]:
     path = _find(qemu_bin)
     if path is None:
         hint = "apt-get install qemu-system-x86"
-        return [_check("qemu", False, f"{qemu_bin} not found", hint, required=True),
-                _check("tcg", False, "no QEMU to check", hint, required=True)]  # fmt: skip
+        return [
+            _check("qemu", False, f"{qemu_bin} not found", hint, required=True),
+            _check("tcg", False, "no QEMU to check", hint, required=True),
+        ]
     version = run([path, "--version"], check=False, timeout=10).stdout.splitlines()[:1]
     accels = run([path, "-accel", "help"], check=False, timeout=10).stdout.splitlines()[1:]
     return [
         _check("qemu", True, f"{path}: {' '.join(version)}", None, required=True),
-        _check("tcg", "tcg" in accels, "accelerators: " + ", ".join(accels),
-               "install a QEMU build with TCG", required=True),
-    ]  # fmt: skip
+        _check(
+            "tcg",
+            "tcg" in accels,
+            "accelerators: " + ", ".join(accels),
+            "install a QEMU build with TCG",
+            required=True,
+        ),
+    ]
 
 
 def check_tun() -> DoctorCheck:
@@ -87,57 +130,92 @@ def check_bridge_and_nft() -> list[DoctorCheck]:
     """Create a bridge and an nft table for real, inside a throwaway network namespace."""
     if os.geteuid() != 0:
         note = "needs root to probe; `banger doctor` asks the daemon for this check"
-        return [_check("bridge", False, note, "run as root or start bangerd", required=False),
-                _check("nftables", False, note, "run as root or start bangerd", required=False)]  # fmt: skip
+        return [
+            _check("bridge", False, note, "run as root or start bangerd", required=False),
+            _check("nftables", False, note, "run as root or start bangerd", required=False),
+        ]
     ns = f"banger-doctor-{secrets.token_hex(3)}"
     try:
         run(["ip", "netns", "add", ns], timeout=10)
     except BangerError as exc:
-        return [_check("bridge", False, exc.message, "run as root with iproute2", required=True),
-                _check("nftables", False, "not probed", None, required=True)]  # fmt: skip
+        return [
+            _check("bridge", False, exc.message, "run as root with iproute2", required=True),
+            _check("nftables", False, "not probed", None, required=True),
+        ]
     try:
         br = run(["ip", "-n", ns, "link", "add", "probe0", "type", "bridge"], check=False)
-        nft = run(["ip", "netns", "exec", ns, "nft", "-f", "-"], check=False,
-                  input="table ip banger_probe {\n chain c {\n  type nat hook postrouting priority 100;\n }\n}\n")  # fmt: skip
+        nft = run(
+            ["ip", "netns", "exec", ns, "nft", "-f", "-"],
+            check=False,
+            input=_PROBE_TABLE,
+        )
     finally:
         run(["ip", "netns", "delete", ns], check=False, timeout=10)
     return [
-        _check("bridge", br.returncode == 0, br.stderr.strip() or "bridge created in a netns",
-               "enable bridge support in the host kernel", required=True),
-        _check("nftables", nft.returncode == 0, nft.stderr.strip() or "nat table loads",
-               "apt-get install nftables; needs nf_tables in the host kernel", required=True),
-    ]  # fmt: skip
+        _check(
+            "bridge",
+            br.returncode == 0,
+            br.stderr.strip() or "bridge created in a netns",
+            "enable bridge support in the host kernel",
+            required=True,
+        ),
+        _check(
+            "nftables",
+            nft.returncode == 0,
+            nft.stderr.strip() or "nat table loads",
+            "apt-get install nftables; needs nf_tables in the host kernel",
+            required=True,
+        ),
+    ]
 
 
 def check_loop() -> DoctorCheck:
     ok = Path("/dev/loop-control").exists()
-    return _check("loop devices", ok, "/dev/loop-control " + ("exists" if ok else "missing"),
-                  "modprobe loop", required=False)  # fmt: skip
+    return _check(
+        "loop devices",
+        ok,
+        "/dev/loop-control " + ("exists" if ok else "missing"),
+        "modprobe loop",
+        required=False,
+    )
 
 
 def check_device_mapper() -> DoctorCheck:
     if not Path("/dev/mapper/control").exists() or _find("dmsetup") is None:
-        return _check("device-mapper", False, "no /dev/mapper/control or dmsetup",
-                      "optional: VM disks use reflink or a sparse copy instead", required=False)  # fmt: skip
+        return _check(
+            "device-mapper",
+            False,
+            "no /dev/mapper/control or dmsetup",
+            "optional: VM disks use reflink or a sparse copy instead",
+            required=False,
+        )
     out = run(["dmsetup", "targets"], check=False, timeout=10)
     ok = out.returncode == 0 and "snapshot" in out.stdout
-    return _check("device-mapper", ok, (out.stdout or out.stderr).strip().replace("\n", ", "),
-                  "optional: modprobe dm_snapshot", required=False)  # fmt: skip
+    return _check(
+        "device-mapper",
+        ok,
+        (out.stdout or out.stderr).strip().replace("\n", ", "),
+        "optional: modprobe dm_snapshot",
+        required=False,
+    )
 
 
 def check_reflink(state_dir: Path) -> DoctorCheck:
     probe_dir = state_dir if state_dir.is_dir() else Path(tempfile.gettempdir())
     try:
-        with tempfile.NamedTemporaryFile(dir=probe_dir) as src, \
-                tempfile.NamedTemporaryFile(dir=probe_dir) as dst:  # fmt: skip
+        with (
+            tempfile.NamedTemporaryFile(dir=probe_dir) as src,
+            tempfile.NamedTemporaryFile(dir=probe_dir) as dst,
+        ):
             src.write(b"banger")
             src.flush()
             fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
         ok, detail = True, f"{probe_dir} supports reflink clones"
     except OSError as exc:
         ok, detail = False, f"{probe_dir}: no reflink ({exc.strerror}); sparse copies are used"
-    return _check("reflink", ok, detail, "optional: put state_dir on btrfs or xfs (reflink=1)",
-                  required=False)  # fmt: skip
+    return _check(
+        "reflink", ok, detail, "optional: put state_dir on btrfs or xfs (reflink=1)", required=False
+    )
 
 
 def check_tools() -> list[DoctorCheck]:
@@ -156,8 +234,13 @@ def check_disk(state_dir: Path) -> DoctorCheck:
     free = shutil.disk_usage(probe).free
     gib = free / 2**30
     status_ok = gib >= 5
-    check = _check("disk space", status_ok, f"{gib:.1f} GiB free at {probe}",
-                   "free some space: images and VM disks need several GiB", required=False)  # fmt: skip
+    check = _check(
+        "disk space",
+        status_ok,
+        f"{gib:.1f} GiB free at {probe}",
+        "free some space: images and VM disks need several GiB",
+        required=False,
+    )
     if gib < 1:
         check = check.model_copy(update={"status": "fail", "required": True})
     return check
@@ -165,11 +248,17 @@ def check_disk(state_dir: Path) -> DoctorCheck:
 
 def host_checks(qemu_bin: str, firecracker_bin: Path | None, state_dir: Path) -> list[DoctorCheck]:
     probes: list[Callable[[], DoctorCheck | list[DoctorCheck]]] = [
-        lambda: check_kvm(qemu_bin), lambda: check_firecracker(firecracker_bin),
-        lambda: check_qemu(qemu_bin), check_tun, check_bridge_and_nft, check_loop,
-        check_device_mapper, lambda: check_reflink(state_dir), check_tools,
+        lambda: check_kvm(qemu_bin),
+        lambda: check_firecracker(firecracker_bin),
+        lambda: check_qemu(qemu_bin),
+        check_tun,
+        check_bridge_and_nft,
+        check_loop,
+        check_device_mapper,
+        lambda: check_reflink(state_dir),
+        check_tools,
         lambda: check_disk(state_dir),
-    ]  # fmt: skip
+    ]
     results: list[DoctorCheck] = []
     for probe in probes:
         with contextlib.suppress(subprocess.SubprocessError):

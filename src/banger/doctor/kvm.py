@@ -34,10 +34,24 @@ def probe_kvm(qemu_bin: str | None) -> KvmVerdict:
         detail = "/dev/kvm exists; no QEMU to probe it with"
         return KvmVerdict(True, not pvm, detail + ("; host KVM is PVM" if pvm else ""))
     argv = [
-        qemu_bin, "-accel", "kvm", "-cpu", "host", "-machine", "microvm", "-m", "32",
-        "-nodefaults", "-no-user-config", "-display", "none", "-serial", "none",
-        "-monitor", "none",
-    ]  # fmt: skip
+        qemu_bin,
+        "-accel",
+        "kvm",
+        "-cpu",
+        "host",
+        "-machine",
+        "microvm",
+        "-m",
+        "32",
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-serial",
+        "none",
+        "-monitor",
+        "none",
+    ]
     proc = subprocess.Popen(
         argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

@@ -37,8 +37,7 @@ class DocumentStore(Generic[M]):
         name = obj.name  # type: ignore[attr-defined]
         cols = {"id": obj.id, "name": name, **(keys or {}), "doc": obj.model_dump_json()}  # type: ignore[attr-defined]
         sql = (
-            f"INSERT INTO {self.table} ({', '.join(cols)}) "
-            f"VALUES ({', '.join('?' for _ in cols)})"
+            f"INSERT INTO {self.table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
         )
         try:
             if conn is not None:
@@ -81,7 +80,9 @@ class ImageStore(DocumentStore[Image]):
     table, model, kind = "images", Image, "image"
 
     def names_using_kernel(self, kernel_id: str) -> list[str]:
-        rows = self.db.query("SELECT name FROM images WHERE kernel_id = ? ORDER BY name", (kernel_id,))
+        rows = self.db.query(
+            "SELECT name FROM images WHERE kernel_id = ? ORDER BY name", (kernel_id,)
+        )
         return [r["name"] for r in rows]
 
 

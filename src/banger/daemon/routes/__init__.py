@@ -2,8 +2,16 @@
 
 from fastapi import APIRouter
 
-from banger.daemon.routes import operations, system
+from banger.daemon.routes import images, kernels, network, operations, system, vms
 
 
 def all_routers() -> list[APIRouter]:
-    return [system.router, operations.router]
+    return [
+        system.router,
+        operations.router,
+        kernels.router,
+        images.router,
+        images.cache_router,
+        vms.router,
+        network.router,
+    ]

@@ -24,7 +24,5 @@ def version() -> VersionInfo:
 @router.get("/doctor", response_model=DoctorReport)
 async def doctor(svc: Services = Depends(services)) -> DoctorReport:
     cfg = svc.config
-    checks = await run_in_threadpool(
-        host_checks, cfg.qemu_bin, cfg.firecracker_bin, cfg.state_dir
-    )
+    checks = await run_in_threadpool(host_checks, cfg.qemu_bin, cfg.firecracker_bin, cfg.state_dir)
     return DoctorReport(checks=checks, ok=all(c.status != "fail" for c in checks))

@@ -1,0 +1,132 @@
+"""`banger image register|promote|bootstrap|pull|list|show|delete`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from banger.api.models import Image
+from banger.cli.common import host_path, run_operation
+from banger.cli.context import JSON_OPTION, state, wants_json
+from banger.cli.output import print_fields, print_json, print_table
+
+app = typer.Typer(help="Images: complete boot sets (rootfs, kernel, initrd, work seed).")
+
+
+def _summary(i: Image) -> dict[str, object]:
+    size = f"{i.size_bytes / 2**20:.0f} MiB" if i.size_bytes else None
+    return {
+        "name": i.name,
+        "managed": "yes" if i.managed else "no",
+        "kernel": i.kernel,
+        "source": i.source.ref or i.source.kind,
+        "size": size,
+        "created": i.created_at.strftime("%F %T"),
+    }
+
+
+def _done(ctx: typer.Context, as_json: bool, result: dict[str, object], verb: str) -> None:
+    if not as_json:
+        typer.echo(f"image {result['name']} {verb}")
+
+
+@app.command()
+def register(
+    ctx: typer.Context,
+    name: str = typer.Option(..., "--name"),
+    rootfs: Path = typer.Option(..., "--rootfs", help="ext4 root filesystem image"),
+    kernel_ref: str | None = typer.Option(None, "--kernel-ref", help="a managed kernel's name"),
+    kernel: Path | None = typer.Option(None, "--kernel", help="a kernel file (vmlinux/bzImage)"),
+    initrd: Path | None = typer.Option(None, "--initrd"),
+    modules: Path | None = typer.Option(None, "--modules"),
+    work_seed: Path | None = typer.Option(None, "--work-seed", help="ext4 seed of the work disk"),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Register host files as an (unmanaged) image; they are checked again at use."""
+    body = {
+        "name": name,
+        "rootfs": host_path(rootfs),
+        "kernel_ref": kernel_ref,
+        "kernel": host_path(kernel),
+        "initrd": host_path(initrd),
+        "modules": host_path(modules),
+        "work_seed": host_path(work_seed),
+    }
+    image = Image.model_validate(
+        state(ctx).client.post("/images/register", {k: v for k, v in body.items() if v is not None})
+    )
+    print_json(image) if wants_json(ctx, json) else typer.echo(f"image {image.name} registered")
+
+
+@app.command()
+def promote(ctx: typer.Context, name: str, json: bool = JSON_OPTION) -> None:
+    """Copy a registered image into banger's storage (the sources stay untouched)."""
+    result = run_operation(ctx, f"/images/{name}/promote", {}, as_json=wants_json(ctx, json))
+    _done(ctx, wants_json(ctx, json), result, "promoted")
+
+
+@app.command()
+def bootstrap(
+    ctx: typer.Context,
+    distro: str = typer.Argument("debian", help="only 'debian' for now"),
+    name: str = typer.Option(..., "--name"),
+    kernel_ref: str | None = typer.Option(None, "--kernel-ref"),
+    suite: str = typer.Option("bookworm", "--suite"),
+    free_mib: int | None = typer.Option(
+        None, "--free-mib", help="free space to leave in the rootfs"
+    ),
+    package: list[str] = typer.Option([], "--package", help="extra Debian package (repeatable)"),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Build a Debian image with mmdebstrap (systemd, udev, openssh-server) and register it."""
+    body = {
+        "distro": distro,
+        "name": name,
+        "kernel_ref": kernel_ref,
+        "suite": suite,
+        "free_mib": free_mib,
+        "packages": package,
+    }
+    result = run_operation(ctx, "/images/bootstrap", body, as_json=wants_json(ctx, json))
+    _done(ctx, wants_json(ctx, json), result, "built")
+
+
+@app.command("list")
+def list_(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
+    """List images."""
+    images = [Image.model_validate(i) for i in state(ctx).client.get("/images")]
+    if wants_json(ctx, json):
+        print_json(images)
+    else:
+        print_table(
+            [_summary(i) for i in images],
+            ["name", "managed", "kernel", "source", "size", "created"],
+            empty="no images (build one: banger image bootstrap debian --name debian-12)",
+        )
+
+
+@app.command()
+def show(ctx: typer.Context, name: str, json: bool = JSON_OPTION) -> None:
+    """Show an image with the host paths of its boot set."""
+    image = Image.model_validate(state(ctx).client.get(f"/images/{name}"))
+    if wants_json(ctx, json):
+        print_json(image)
+        return
+    print_fields(
+        {
+            **_summary(image),
+            "id": image.id,
+            "digest": image.source.digest,
+            "platform": image.source.platform,
+            "files": image.files,
+            "provenance": image.provenance or None,
+        }
+    )
+
+
+@app.command()
+def delete(ctx: typer.Context, name: str) -> None:
+    """Delete an image (refused while a VM uses it)."""
+    state(ctx).client.delete(f"/images/{name}")
+    typer.echo(f"image {name} deleted")

@@ -1,0 +1,105 @@
+"""`banger kernel import|fetch|list|show|delete`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from banger.api.models import Kernel
+from banger.cli.common import host_path, run_operation
+from banger.cli.context import JSON_OPTION, state, wants_json
+from banger.cli.output import print_fields, print_json, print_table
+
+app = typer.Typer(help="Guest kernels: import a distro kernel or file, or fetch Debian's.")
+
+
+def _summary(k: Kernel) -> dict[str, object]:
+    return {
+        "name": k.name,
+        "version": k.version,
+        "arch": k.arch,
+        "initrd": "generated" if k.initrd_generated else ("yes" if "initrd" in k.files else "no"),
+        "created": k.created_at.strftime("%F %T"),
+    }
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    source: Path = typer.Argument(
+        ..., help=".deb kernel package, unpacked tree, vmlinux or bzImage"
+    ),
+    name: str = typer.Option(..., "--name", help="name for the kernel (DNS label)"),
+    modules: Path | None = typer.Option(None, "--modules", help="modules tree for a bare kernel"),
+    initrd: Path | None = typer.Option(None, "--initrd", help="initrd to use as is"),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Import a kernel into banger's storage (ELF vmlinux extracted, initrd generated)."""
+    result = run_operation(
+        ctx,
+        "/kernels/import",
+        {
+            "name": name,
+            "source": host_path(source),
+            "modules_dir": host_path(modules),
+            "initrd": host_path(initrd),
+        },
+        as_json=wants_json(ctx, json),
+    )
+    if not wants_json(ctx, json):
+        typer.echo(f"kernel {result['name']} imported: {result['version']} ({result['arch']})")
+
+
+@app.command()
+def fetch(
+    ctx: typer.Context,
+    distro: str = typer.Argument("debian", help="only 'debian' (its cloud kernel) for now"),
+    name: str | None = typer.Option(None, "--name", help="name for the kernel (default: distro)"),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Download the distribution's current cloud kernel with apt and import it."""
+    result = run_operation(
+        ctx, "/kernels/fetch", {"distro": distro, "name": name}, as_json=wants_json(ctx, json)
+    )
+    if not wants_json(ctx, json):
+        typer.echo(f"kernel {result['name']} imported: {result['version']} ({result['arch']})")
+
+
+@app.command("list")
+def list_(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
+    """List kernels."""
+    kernels = [Kernel.model_validate(k) for k in state(ctx).client.get("/kernels")]
+    if wants_json(ctx, json):
+        print_json(kernels)
+    else:
+        print_table(
+            [_summary(k) for k in kernels],
+            ["name", "version", "arch", "initrd", "created"],
+            empty="no kernels (get one: banger kernel fetch debian)",
+        )
+
+
+@app.command()
+def show(ctx: typer.Context, name: str, json: bool = JSON_OPTION) -> None:
+    """Show a kernel, with the host paths of its files and its built-in features."""
+    kernel = Kernel.model_validate(state(ctx).client.get(f"/kernels/{name}"))
+    if wants_json(ctx, json):
+        print_json(kernel)
+    else:
+        print_fields(
+            {
+                **_summary(kernel),
+                "id": kernel.id,
+                "source": kernel.source,
+                "files": kernel.files,
+                "features": kernel.features,
+            }
+        )
+
+
+@app.command()
+def delete(ctx: typer.Context, name: str) -> None:
+    """Delete a kernel (refused while an image uses it)."""
+    state(ctx).client.delete(f"/kernels/{name}")
+    typer.echo(f"kernel {name} deleted")

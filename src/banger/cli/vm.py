@@ -1,0 +1,216 @@
+"""`banger vm create|start|stop|restart|delete|list|show|logs|ssh|exec|cp`."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+
+import typer
+
+from banger.api.models import VM
+from banger.cli import ssh
+from banger.cli.common import run_operation
+from banger.cli.context import JSON_OPTION, state, wants_json
+from banger.cli.output import print_fields, print_json, print_table
+from banger.errors import InvalidArgument
+
+app = typer.Typer(help="MicroVMs: create, use over ssh, stop, delete.")
+
+
+def _get(ctx: typer.Context, name: str) -> VM:
+    return VM.model_validate(state(ctx).client.get(f"/vms/{name}"))
+
+
+def _row(vm: VM) -> dict[str, object]:
+    return {
+        "name": vm.name,
+        "state": vm.state,
+        "backend": vm.backend,
+        "image": vm.image,
+        "ip": vm.ip,
+        "cpus": vm.cpus,
+        "memory": f"{vm.memory_mib} MiB",
+    }
+
+
+def _report(ctx: typer.Context, as_json: bool, result: dict[str, object], verb: str) -> None:
+    if not as_json:
+        vm = VM.model_validate(result)
+        typer.echo(f"VM {vm.name} {verb}" + (f" at {vm.ip}" if vm.ip else ""))
+
+
+@app.command()
+def create(
+    ctx: typer.Context,
+    name: str | None = typer.Option(None, "--name", help="DNS label; default: generated"),
+    image: str | None = typer.Option(None, "--image", help="default: default_image_name"),
+    cpus: int | None = typer.Option(None, "--cpus"),
+    memory: int | None = typer.Option(None, "--memory", help="MiB"),
+    disk_size: int | None = typer.Option(None, "--disk-size", help="root disk size in MiB"),
+    backend: str | None = typer.Option(None, "--backend", help="qemu or firecracker"),
+    no_start: bool = typer.Option(False, "--no-start", help="create without booting"),
+    wait: bool = typer.Option(False, "--wait", help="return once sshd answers"),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Create (and boot) a VM from an image."""
+    st = state(ctx)
+    key = ssh.ensure_key(st.config)
+    body = {
+        "name": name,
+        "image": image or st.config.default_image_name,
+        "cpus": cpus,
+        "memory_mib": memory,
+        "disk_size_mib": disk_size,
+        "backend": backend,
+        "start": not no_start,
+        "wait": wait,
+        "ssh_public_key": ssh.public_key(key),
+    }
+    result = run_operation(ctx, "/vms", body, as_json=wants_json(ctx, json))
+    _report(ctx, wants_json(ctx, json), result, "created" if no_start else "running")
+
+
+@app.command()
+def start(
+    ctx: typer.Context,
+    name: str,
+    wait: bool = typer.Option(False, "--wait"),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Boot a stopped VM (its disk keeps its contents)."""
+    result = run_operation(
+        ctx, f"/vms/{name}/start?wait={str(wait).lower()}", {}, as_json=wants_json(ctx, json)
+    )
+    _report(ctx, wants_json(ctx, json), result, "running")
+
+
+@app.command()
+def stop(
+    ctx: typer.Context,
+    name: str,
+    force: bool = typer.Option(False, "--force", help="kill instead of shutting down"),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Shut a VM down (ACPI power button, then signals after a timeout)."""
+    result = run_operation(
+        ctx, f"/vms/{name}/stop?force={str(force).lower()}", {}, as_json=wants_json(ctx, json)
+    )
+    _report(ctx, wants_json(ctx, json), result, "stopped")
+
+
+@app.command()
+def restart(
+    ctx: typer.Context,
+    name: str,
+    wait: bool = typer.Option(False, "--wait"),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Stop and start a VM."""
+    result = run_operation(
+        ctx, f"/vms/{name}/restart?wait={str(wait).lower()}", {}, as_json=wants_json(ctx, json)
+    )
+    _report(ctx, wants_json(ctx, json), result, "running")
+
+
+@app.command()
+def delete(
+    ctx: typer.Context,
+    name: str,
+    force: bool = typer.Option(False, "--force", help="delete even if running"),
+) -> None:
+    """Delete a VM and everything it had on the host."""
+    state(ctx).client.delete(f"/vms/{name}", force=str(force).lower())
+    typer.echo(f"VM {name} deleted")
+
+
+@app.command("list")
+def list_(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
+    """List VMs."""
+    vms = [VM.model_validate(v) for v in state(ctx).client.get("/vms")]
+    if wants_json(ctx, json):
+        print_json(vms)
+    else:
+        print_table(
+            [_row(v) for v in vms],
+            ["name", "state", "backend", "image", "ip", "cpus", "memory"],
+            empty="no VMs (create one: banger vm create --wait)",
+        )
+
+
+@app.command()
+def show(ctx: typer.Context, name: str, json: bool = JSON_OPTION) -> None:
+    """Show a VM: state (derived live), backend, disk strategy, address, process."""
+    vm = _get(ctx, name)
+    if wants_json(ctx, json):
+        print_json(vm)
+        return
+    data = vm.model_dump(mode="json", exclude={"authorized_keys", "ssh_host_key"})
+    print_fields(data)
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    name: str,
+    follow: bool = typer.Option(False, "-f", "--follow", help="keep printing while it runs"),
+) -> None:
+    """Print the VM's serial console."""
+    client = state(ctx).client
+    with client._http.stream(
+        "GET", f"/vms/{name}/console", params={"follow": str(follow).lower()}, timeout=None
+    ) as response:
+        if response.is_error:
+            response.read()
+            client._decode(response)
+        for chunk in response.iter_bytes():
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+
+
+@app.command("ssh", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def ssh_(ctx: typer.Context, name: str) -> None:
+    """Open a shell in the VM, or run `-- CMD...` (execs the system ssh)."""
+    st = state(ctx)
+    vm = _get(ctx, name)
+    argv = ssh.ssh_argv(vm, ssh.ensure_key(st.config), batch=False)
+    command = list(ctx.args)
+    if command:
+        argv += ["--", shlex.join(command)]
+    sys.stdout.flush()
+    os.execvp("ssh", argv)
+
+
+@app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def exec_(ctx: typer.Context, name: str) -> None:
+    """Run `-- CMD...` in the VM; exit with its exit code."""
+    if not ctx.args:
+        raise InvalidArgument("no command given", hint=f"banger vm exec {name} -- CMD ARGS...")
+    st = state(ctx)
+    argv = ssh.ssh_argv(_get(ctx, name), ssh.ensure_key(st.config), batch=True, tty=False)
+    result = subprocess.run([*argv, "--", shlex.join(ctx.args)], check=False)
+    raise typer.Exit(result.returncode)
+
+
+@app.command()
+def cp(ctx: typer.Context, src: str, dst: str) -> None:
+    """Copy files to or from a VM: `banger vm cp ./f NAME:/root/` or `NAME:/etc/os-release .`."""
+    remote = [p for p in (src, dst) if ":" in p and not p.startswith(("/", "."))]
+    if len(remote) != 1:
+        raise InvalidArgument(
+            "exactly one of SRC and DST must be NAME:/path",
+            hint="e.g. banger vm cp notes.txt dev:/root/",
+        )
+    name, path = remote[0].split(":", 1)
+    vm = _get(ctx, name)
+    target = f"root@{vm.ip}:{path}"
+    argv = ssh.scp_argv(
+        vm,
+        ssh.ensure_key(state(ctx).config),
+        target if src == remote[0] else src,
+        target if dst == remote[0] else dst,
+    )
+    # scp's own target syntax needs the host key alias, which the options above carry.
+    result = subprocess.run(argv, check=False)
+    raise typer.Exit(result.returncode)

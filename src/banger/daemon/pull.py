@@ -1,0 +1,104 @@
+"""`image pull`: any OCI image into a managed, bootable image (see docs/oci-import.md)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from banger.api.models import ImageSource, Operation
+from banger.api.requests import ImagePull
+from banger.daemon.images import ROOTFS, ImageService
+from banger.oci import BlobEntry, ReplayLimits, cache_list, cache_prune, parse_reference, pull_image
+from banger.ops.manager import OperationReporter
+
+
+def default_name(repository: str, tag: str | None) -> str:
+    """docker.io/library/debian:bookworm -> debian-bookworm (a valid image name)."""
+    base = repository.rsplit("/", 1)[-1]
+    raw = f"{base}-{tag}" if tag else base
+    name = re.sub(r"[^a-z0-9-]+", "-", raw.lower()).strip("-")[:63].strip("-")
+    return name or "image"
+
+
+class PullService:
+    def __init__(
+        self, images: ImageService, cache_dir: Path, insecure: list[str], limits: ReplayLimits
+    ) -> None:
+        self.images, self.cache_dir, self.insecure, self.limits = (
+            images,
+            cache_dir,
+            insecure,
+            limits,
+        )
+
+    def start_pull(self, req: ImagePull) -> Operation:
+        ref = parse_reference(req.ref)
+        name = req.name or default_name(ref.repository, ref.tag)
+        self.images.ensure_free(name)
+        kernel = self.images.resolve_kernel(req.kernel_ref)
+        insecure = [*self.insecure, ref.registry] if req.insecure else list(self.insecure)
+        docker_config = Path(req.docker_config) if req.docker_config else None
+
+        def build(staging: Path, reporter: OperationReporter) -> tuple[ImageSource, dict[str, Any]]:
+            pulled = pull_image(
+                req.ref,
+                out_ext4=staging / ROOTFS,
+                cache_dir=self.cache_dir,
+                work_dir=staging / "work",
+                reporter=reporter,
+                platform=req.platform,
+                size_bytes=req.size_mib * 2**20 if req.size_mib else None,
+                free_bytes=(req.free_mib if req.free_mib is not None else 256) * 2**20,
+                insecure_registries=insecure,
+                docker_config=docker_config,
+                limits=self.limits,
+            )
+            shutil.rmtree(staging / "work", ignore_errors=True)
+            reporter.log(
+                f"{pulled.source_ref}@{pulled.manifest_digest}: "
+                f"{pulled.downloaded_layers} layer(s) downloaded, "
+                f"{pulled.cached_layers} from cache"
+            )
+            if not pulled.has_sshd:
+                reporter.log(
+                    f"notice: this image has no SSH server; add one with: banger image "
+                    f"build --from-image {name} --run 'apt-get update && apt-get install "
+                    f"-y openssh-server' --name {name}-ssh"
+                )
+            source = ImageSource(
+                kind="pull",
+                ref=pulled.source_ref,
+                digest=pulled.manifest_digest,
+                platform=pulled.platform,
+            )
+            provenance = {
+                "has_sshd": pulled.has_sshd,
+                "layers": pulled.layers,
+                "config_digest": pulled.config_digest,
+                "downloaded_layers": pulled.downloaded_layers,
+                "cached_layers": pulled.cached_layers,
+            }
+            return source, {
+                "config": pulled.config.model_dump(mode="json"),
+                "provenance": provenance,
+            }
+
+        return self.images.ops.start(
+            "image.pull",
+            name,
+            lambda r: self.images.create_managed("image.pull", name, kernel, r, build),
+        )
+
+    def cache_entries(self) -> list[BlobEntry]:
+        return cache_list(self.cache_dir)
+
+    def prune(self) -> int:
+        """Drop every cached blob that no pulled image lists as one of its layers."""
+        keep = {
+            layer
+            for image in self.images.images.list()
+            for layer in image.provenance.get("layers", [])
+        }
+        return cache_prune(self.cache_dir, keep)

@@ -1,0 +1,61 @@
+"""Images: register, promote, bootstrap, pull, list, show, delete, blob cache."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from banger.api.models import Image, Operation
+from banger.api.requests import ImageBootstrap, ImagePull, ImageRegister
+from banger.daemon.routes.deps import services
+from banger.daemon.services import Services
+from banger.oci import BlobEntry
+
+router = APIRouter(prefix="/images", tags=["images"])
+
+
+@router.get("", response_model=list[Image])
+def list_images(svc: Services = Depends(services)) -> list[Image]:
+    return svc.images.list()
+
+
+@router.post("/register", response_model=Image, status_code=201)
+def register_image(body: ImageRegister, svc: Services = Depends(services)) -> Image:
+    return svc.image_service.register(body)
+
+
+@router.post("/bootstrap", response_model=Operation, status_code=202)
+def bootstrap_image(body: ImageBootstrap, svc: Services = Depends(services)) -> Operation:
+    return svc.image_service.start_bootstrap(body)
+
+
+@router.post("/pull", response_model=Operation, status_code=202)
+def pull_image(body: ImagePull, svc: Services = Depends(services)) -> Operation:
+    return svc.pull_service.start_pull(body)
+
+
+@router.get("/{name}", response_model=Image)
+def get_image(name: str, svc: Services = Depends(services)) -> Image:
+    return svc.image_service.get(name)
+
+
+@router.post("/{name}/promote", response_model=Operation, status_code=202)
+def promote_image(name: str, svc: Services = Depends(services)) -> Operation:
+    return svc.image_service.start_promote(name)
+
+
+@router.delete("/{name}", response_model=Image)
+def delete_image(name: str, svc: Services = Depends(services)) -> Image:
+    return svc.image_service.delete(name)
+
+
+cache_router = APIRouter(prefix="/image-cache", tags=["images"])
+
+
+@cache_router.get("", response_model=list[BlobEntry])
+def list_cache(svc: Services = Depends(services)) -> list[BlobEntry]:
+    return svc.pull_service.cache_entries()
+
+
+@cache_router.post("/prune")
+def prune_cache(svc: Services = Depends(services)) -> dict[str, int]:
+    return {"freed_bytes": svc.pull_service.prune()}

@@ -1,0 +1,26 @@
+"""Host network teardown (what `banger daemon uninstall` calls)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from banger.daemon.routes.deps import services
+from banger.daemon.services import Services
+from banger.errors import Conflict
+from banger.network import remove_bridge, remove_nat
+
+router = APIRouter(prefix="/network", tags=["network"])
+
+
+@router.post("/teardown")
+def teardown(svc: Services = Depends(services)) -> dict[str, str]:
+    """Remove banger's bridge and nftables table; refused while a VM runs."""
+    running = [vm.name for vm in svc.vms.list() if vm.state != "stopped"]
+    if running:
+        raise Conflict(
+            f"VMs are still running: {', '.join(running)}",
+            hint="stop them first: banger vm stop NAME",
+        )
+    remove_nat(svc.vm_service.booter.net)  # nft delete table ip banger
+    remove_bridge(svc.vm_service.booter.net)  # ip link del banger0
+    return {"bridge": svc.vm_service.booter.net.bridge, "state": "removed"}

@@ -1,0 +1,80 @@
+"""VMs: create, start, stop, restart, delete, list, show, console."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import PlainTextResponse, StreamingResponse
+
+from banger.api.models import VM, Operation
+from banger.api.requests import VMCreate
+from banger.daemon.routes.deps import services
+from banger.daemon.services import Services
+
+router = APIRouter(prefix="/vms", tags=["vms"])
+
+
+@router.get("", response_model=list[VM])
+def list_vms(svc: Services = Depends(services)) -> list[VM]:
+    return svc.vms.list()
+
+
+@router.post("", response_model=Operation, status_code=202)
+def create_vm(body: VMCreate, svc: Services = Depends(services)) -> Operation:
+    return svc.vm_service.start_create(body)
+
+
+@router.get("/{name}", response_model=VM)
+def get_vm(name: str, svc: Services = Depends(services)) -> VM:
+    return svc.vm_service.get(name)
+
+
+@router.post("/{name}/start", response_model=Operation, status_code=202)
+def start_vm(name: str, wait: bool = False, svc: Services = Depends(services)) -> Operation:
+    return svc.vm_service.start_start(name, wait)
+
+
+@router.post("/{name}/stop", response_model=Operation, status_code=202)
+def stop_vm(name: str, force: bool = False, svc: Services = Depends(services)) -> Operation:
+    return svc.vm_service.start_stop(name, force)
+
+
+@router.post("/{name}/restart", response_model=Operation, status_code=202)
+def restart_vm(name: str, wait: bool = False, svc: Services = Depends(services)) -> Operation:
+    return svc.vm_service.start_restart(name, wait)
+
+
+@router.delete("/{name}", response_model=VM)
+def delete_vm(name: str, force: bool = False, svc: Services = Depends(services)) -> VM:
+    return svc.vm_service.delete(name, force)
+
+
+@router.get("/{name}/console", response_class=PlainTextResponse)
+async def console(
+    name: str,
+    follow: bool = False,
+    tail: int = Query(default=200_000, ge=0, le=50_000_000, description="bytes from the end"),
+    svc: Services = Depends(services),
+) -> StreamingResponse:
+    """The serial console log; with follow=true, keep streaming while the VM runs."""
+    path = svc.vm_service.console_path(name)
+    vm_id = svc.vm_service.get(name).id
+
+    async def chunks() -> AsyncIterator[bytes]:
+        offset = max(0, path.stat().st_size - tail) if path.exists() else 0
+        while True:
+            if path.exists():
+                with path.open("rb") as f:
+                    f.seek(offset)
+                    data = f.read()
+                offset += len(data)
+                if data:
+                    yield data
+            current = svc.vms.get(vm_id)
+            if not follow or current is None or current.state not in ("running", "starting"):
+                return
+            await asyncio.sleep(0.3)
+
+    return StreamingResponse(chunks(), media_type="text/plain")

@@ -1,0 +1,282 @@
+"""VM service: the lifecycle verbs, each serialized per VM, each rolling back on failure."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from banger.api.models import VM, Operation
+from banger.api.requests import VMCreate
+from banger.daemon.images import ImageService
+from banger.daemon.vm_boot import Booter, boot_set
+from banger.daemon.vm_disks import choose_strategy, provision_disks, remove_vm_dir
+from banger.daemon.vm_host import HostPolicy
+from banger.errors import Conflict, InvalidArgument, NotFound
+from banger.guest import generate_host_keypair
+from banger.guest.ready import wait_for_ssh
+from banger.names import validate_name
+from banger.network import mac_for
+from banger.ops.manager import OperationManager, OperationReporter
+from banger.ops.reporter import Reporter
+from banger.store import KernelStore, StateLayout, VMStore
+from banger.vmm import VMHandle
+
+log = logging.getLogger("banger.daemon.vms")
+SSH_WAIT_SECONDS = 300.0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class VMService:
+    def __init__(
+        self,
+        layout: StateLayout,
+        vms: VMStore,
+        kernels: KernelStore,
+        images: ImageService,
+        ops: OperationManager,
+        booter: Booter,
+        host: HostPolicy,
+        clone_strategy: str,
+        defaults: tuple[int, int],
+    ) -> None:
+        self.layout, self.vms, self.kernels, self.images, self.ops = (
+            layout,
+            vms,
+            kernels,
+            images,
+            ops,
+        )
+        self.booter, self.host, self.clone_strategy = booter, host, clone_strategy
+        self.default_cpus, self.default_memory = defaults
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # -- lookups -------------------------------------------------------------------
+    def get(self, key: str) -> VM:
+        vm = self.vms.get(key)
+        if vm is None:
+            raise NotFound(f"no VM named '{key}'", hint="list them: banger vm list")
+        return vm
+
+    def lock(self, vm_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(vm_id, threading.Lock())
+
+    def handle(self, vm: VM) -> VMHandle | None:
+        raw = self.vms.handle(vm.id)
+        return VMHandle.model_validate_json(raw) if raw else None
+
+    def _save(self, vm: VM, handle: VMHandle | None = None, *, clear_handle: bool = False) -> VM:
+        self.vms.update(vm)
+        if handle is not None:
+            self.vms.set_handle(vm.id, handle.model_dump_json())
+        elif clear_handle:
+            self.vms.set_handle(vm.id, None)
+        return vm
+
+    # -- create ----------------------------------------------------------------------
+    def start_create(self, req: VMCreate) -> Operation:
+        if not req.image:
+            raise InvalidArgument(
+                "no image given and no default_image_name configured",
+                hint="pass --image NAME, or set default_image_name in ~/.config/banger/config.toml",
+            )
+        image = self.images.get(req.image)
+        name = validate_name("VM", req.name) if req.name else f"vm-{secrets.token_hex(3)}"
+        if self.vms.get(name) is not None:
+            raise Conflict(f"a VM named '{name}' already exists", hint="choose another --name")
+        backend = self.host.backend(req.backend)
+        kernel = self.kernels.get(image.kernel) if image.kernel else None
+        vm_id = secrets.token_hex(8)
+        vm = VM(
+            id=vm_id,
+            name=name,
+            state="created",
+            backend=backend.name,
+            image=image.name,
+            kernel=kernel.name if kernel else None,
+            mac=mac_for(vm_id),
+            cpus=req.cpus or self.default_cpus,
+            memory_mib=req.memory_mib or self.default_memory,
+            authorized_keys=[req.ssh_public_key.strip()] if req.ssh_public_key else [],
+            created_at=_now(),
+        )
+        with self.vms.db.transaction() as conn:
+            self.vms.insert(vm, keys={"image_id": image.id}, conn=conn)
+
+        def work(reporter: OperationReporter) -> dict[str, Any]:
+            with self.lock(vm_id), contextlib.ExitStack() as undo:
+                undo.callback(self._forget, vm)
+                vm_dir = self.layout.vm_dir(vm_id)
+                vm_dir.mkdir(mode=0o700)
+                undo.callback(remove_vm_dir, vm_dir)
+                strategy = choose_strategy(self.clone_strategy, self.layout.vms)
+                disk_size = req.disk_size_mib * 2**20 if req.disk_size_mib else None
+                size, work_disk = provision_disks(image, vm_dir, strategy, disk_size, reporter)
+                reporter.stage("host key")
+                private, public = generate_host_keypair(self.layout.tmp)
+                key = vm_dir / "ssh_host_ed25519_key"
+                key.write_text(private)
+                key.chmod(0o600)
+                created = vm.model_copy(
+                    update={
+                        "disk_strategy": strategy,
+                        "disk_size_bytes": size,
+                        "work_disk": work_disk,
+                        "ssh_host_key": public,
+                        "state": "stopped",
+                    }
+                )
+                self._save(created)
+                if req.start:
+                    created = self._boot(created, reporter, wait=req.wait)
+                undo.pop_all()
+                return created.model_dump(mode="json")
+
+        return self.ops.start("vm.create", name, work)
+
+    def _forget(self, vm: VM) -> None:
+        self.booter.leases.release(vm.id)
+        self.vms.delete(vm.id)
+
+    # -- start / stop ----------------------------------------------------------------
+    def _boot(self, vm: VM, reporter: Reporter, *, wait: bool) -> VM:
+        image = self.images.get(vm.image)
+        kernel = self.kernels.get(vm.kernel) if vm.kernel else None
+        backend = self.host.backend(vm.backend)
+        accel = self.host.accel(reporter)
+        boot = boot_set(image, kernel, backend.name)
+        vm_dir = self.layout.vm_dir(vm.id)
+        self._save(vm.model_copy(update={"state": "starting", "reason": None}))
+        try:
+            started, handle = self.booter.start(vm, vm_dir, boot, backend, accel, reporter)
+        except BaseException as exc:
+            self._save(vm.model_copy(update={"state": "stopped", "reason": f"start failed: {exc}"}))
+            raise
+        running = self._save(
+            started.model_copy(
+                update={"state": "running", "started_at": _now(), "stopped_at": None}
+            ),
+            handle,
+        )
+        if wait:
+            reporter.stage("wait for ssh")
+            try:
+                seconds = wait_for_ssh(
+                    running.ip or "",
+                    timeout=SSH_WAIT_SECONDS,
+                    alive=lambda: backend.status(handle) == "running",
+                    check_cancelled=reporter.check_cancelled,
+                )
+            except BaseException as exc:
+                self._halt(running, force=True, reason=f"not ready: {exc}")
+                raise
+            reporter.log(f"sshd answered {seconds:.1f} s after the VMM started")
+        return running
+
+    def _halt(self, vm: VM, *, force: bool, reason: str | None = None) -> VM:
+        handle = self.handle(vm)
+        if handle is not None:
+            backend = self.host.backend(handle.backend)
+            if force:
+                backend.kill(handle)
+            else:
+                self._save(vm.model_copy(update={"state": "stopping"}))
+                backend.stop(handle, timeout=60)
+        self.booter.release(vm)
+        stopped = vm.model_copy(
+            update={
+                "state": "stopped",
+                "pid": None,
+                "ip": None,
+                "tap": None,
+                "stopped_at": _now(),
+                "reason": reason,
+            }
+        )
+        return self._save(stopped, clear_handle=True)
+
+    def start_start(self, key: str, wait: bool) -> Operation:
+        vm = self.get(key)
+
+        def work(reporter: OperationReporter) -> dict[str, Any]:
+            with self.lock(vm.id):
+                current = self.get(vm.id)
+                if current.state == "running":
+                    raise Conflict(f"VM '{vm.name}' is already running", hint="nothing to do")
+                return self._boot(current, reporter, wait=wait).model_dump(mode="json")
+
+        return self.ops.start("vm.start", vm.name, work)
+
+    def start_stop(self, key: str, force: bool) -> Operation:
+        vm = self.get(key)
+
+        def work(reporter: OperationReporter) -> dict[str, Any]:
+            with self.lock(vm.id):
+                current = self.get(vm.id)
+                if current.state == "stopped":
+                    return current.model_dump(mode="json")
+                reporter.stage("kill" if force else "shut down")
+                return self._halt(current, force=force).model_dump(mode="json")
+
+        return self.ops.start("vm.stop", vm.name, work)
+
+    def start_restart(self, key: str, wait: bool) -> Operation:
+        vm = self.get(key)
+
+        def work(reporter: OperationReporter) -> dict[str, Any]:
+            with self.lock(vm.id):
+                current = self.get(vm.id)
+                if current.state != "stopped":
+                    reporter.stage("shut down")
+                    current = self._halt(current, force=False)
+                return self._boot(current, reporter, wait=wait).model_dump(mode="json")
+
+        return self.ops.start("vm.restart", vm.name, work)
+
+    def delete(self, key: str, force: bool) -> VM:
+        vm = self.get(key)
+        with self.lock(vm.id):
+            current = self.get(vm.id)
+            if current.state in ("running", "starting", "stopping"):
+                if not force:
+                    raise Conflict(
+                        f"VM '{vm.name}' is {current.state}",
+                        hint=f"stop it first (banger vm stop {vm.name}) or use --force",
+                    )
+                current = self._halt(current, force=True)
+            self.booter.release(current)
+            remove_vm_dir(self.layout.vm_dir(vm.id))
+            self.vms.delete(vm.id)
+        return current
+
+    # -- health ----------------------------------------------------------------------
+    def mark_dead(self, vm: VM, reason: str) -> None:
+        """The VMM is gone without us: record why and give back its tap and address."""
+        log.warning("VM %s: %s", vm.name, reason)
+        self.booter.release(vm)
+        self._save(
+            vm.model_copy(
+                update={
+                    "state": "stopped",
+                    "pid": None,
+                    "ip": None,
+                    "tap": None,
+                    "stopped_at": _now(),
+                    "reason": reason,
+                }
+            ),
+            clear_handle=True,
+        )
+
+    def console_path(self, key: str) -> Path:
+        vm = self.get(key)
+        return self.layout.vm_dir(vm.id) / "console.log"

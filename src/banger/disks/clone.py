@@ -1,0 +1,210 @@
+"""Copy-on-write clones of disk images: reflink, device-mapper snapshot, or sparse copy.
+
+- "reflink": FICLONE shares every extent with the source; instant, no extra space until
+  the VM writes. Needs btrfs or xfs (reflink=1) holding both files.
+- "dm-snapshot": the clone is a sparse COW file; the VM's disk is a dm snapshot of the
+  read-only image over it, activated at VM start (see banger.disks.dm).
+- "copy": a sparse copy (holes stay holes) with copy_file_range; works everywhere.
+
+Every clone is written to a temporary file beside `dst` and renamed into place, so a
+failure or cancellation leaves nothing behind and a reader never sees half a disk.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from banger.disks import dm
+from banger.errors import Conflict, FailedPrecondition, InvalidArgument
+
+CloneStrategy = Literal["reflink", "dm-snapshot", "copy"]
+STRATEGIES: tuple[CloneStrategy, ...] = ("reflink", "dm-snapshot", "copy")
+
+FICLONE = 0x40049409  # _IOW(0x94, 9, int) from linux/fs.h
+_CHUNK = 8 << 20  # bytes per copy_file_range call: small enough to report and cancel often
+# errnos meaning "this filesystem pair cannot share extents", not "something broke".
+_NO_REFLINK = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS}
+
+
+class Reporter(Protocol):
+    """The part of banger.ops.reporter.Reporter a clone uses (disks may not import ops);
+    any operation reporter satisfies it."""
+
+    def progress(
+        self,
+        current: int,
+        total: int | None = None,
+        *,
+        unit: str = "",
+        message: str = "",
+        task: str | None = None,
+    ) -> None: ...
+
+    def check_cancelled(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class CloneResult:
+    strategy: CloneStrategy
+    path: Path
+    size: int  # apparent size in bytes (same as the source)
+    copied_bytes: int  # data bytes actually copied; 0 for reflink and dm-snapshot
+    seconds: float
+
+
+def _reflink(src_fd: int, dst_fd: int) -> None:
+    # cp --reflink=always SRC DST
+    fcntl.ioctl(dst_fd, FICLONE, src_fd)
+
+
+def reflink_supported(directory: Path) -> bool:
+    """Whether files in `directory` can be reflinked: a real FICLONE between two temp files."""
+    with ExitStack() as stack:
+        try:
+            src = stack.enter_context(tempfile.TemporaryFile(dir=directory))
+            dst = stack.enter_context(tempfile.TemporaryFile(dir=directory))
+        except OSError as exc:
+            raise FailedPrecondition(
+                f"cannot create probe files in {directory}: {exc.strerror}",
+                hint="check the directory exists and is writable by the daemon",
+            ) from exc
+        src.write(b"banger reflink probe\n" * 200)
+        src.flush()
+        try:
+            _reflink(src.fileno(), dst.fileno())
+        except OSError as exc:
+            if exc.errno in _NO_REFLINK:
+                return False
+            raise
+        return True
+
+
+def detect_strategy(directory: Path) -> CloneStrategy:
+    """The best strategy for clones kept in `directory`: reflink, else dm-snapshot, else copy."""
+    if reflink_supported(directory):
+        return "reflink"
+    if dm.dm_snapshot_unavailable_reason() is None:
+        return "dm-snapshot"
+    return "copy"
+
+
+def _sparse_copy(src_fd: int, dst_fd: int, size: int, reporter: Reporter | None) -> int:
+    """Copy only the data segments of src (SEEK_DATA/SEEK_HOLE); returns bytes copied."""
+    copied = 0
+    offset = 0
+    while offset < size:
+        try:
+            data = os.lseek(src_fd, offset, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # no data after offset: the rest is a hole
+                break
+            raise
+        hole = os.lseek(src_fd, data, os.SEEK_HOLE)
+        position = data
+        while position < hole:
+            if reporter is not None:
+                reporter.check_cancelled()
+            count = min(_CHUNK, hole - position)
+            done = _copy_range(src_fd, dst_fd, position, count)
+            if done == 0:
+                raise OSError(errno.EIO, "source image shrank while it was being copied")
+            position += done
+            copied += done
+            if reporter is not None:
+                reporter.progress(copied, None, unit="bytes", task="clone")
+        offset = hole
+    return copied
+
+
+def _copy_range(src_fd: int, dst_fd: int, position: int, count: int) -> int:
+    try:
+        return os.copy_file_range(src_fd, dst_fd, count, position, position)
+    except OSError as exc:
+        # Cross-filesystem copies are refused by some kernels: fall back to read/write.
+        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+    data = os.pread(src_fd, count, position)
+    written = 0
+    while written < len(data):
+        written += os.pwrite(dst_fd, data[written:], position + written)
+    return len(data)
+
+
+def clone_disk(
+    src: Path,
+    dst: Path,
+    strategy: CloneStrategy,
+    *,
+    reporter: Reporter | None = None,
+) -> CloneResult:
+    """Clone the image `src` to the new file `dst` with `strategy`.
+
+    reflink: dst shares src's extents (fails with FailedPrecondition where unsupported:
+    callers pick the strategy with detect_strategy, nothing falls back silently).
+    copy: sparse copy; holes in src stay holes in dst.
+    dm-snapshot: dst becomes the empty, sparse COW file of a snapshot that
+    dm.activate_snapshot(src, dst, name) brings up at VM start; raises FailedPrecondition
+    on hosts without device-mapper.
+    `dst` must not exist; its mode is copied from `src`.
+    """
+    if strategy not in STRATEGIES:
+        raise InvalidArgument(f"unknown clone strategy {strategy!r}", hint=f"use {STRATEGIES}")
+    if strategy == "dm-snapshot":
+        dm.require_dm_snapshot()
+    started = time.monotonic()
+    try:
+        src_stat = src.stat()
+    except FileNotFoundError as exc:
+        raise InvalidArgument(f"source image {src} does not exist") from exc
+    if dst.exists():
+        raise Conflict(f"clone target {dst} already exists", hint="delete it or pick another path")
+    copied = 0
+    with ExitStack() as undo:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+        tmp = Path(tmp_name)
+        undo.callback(tmp.unlink, missing_ok=True)
+        with os.fdopen(fd, "r+b") as out, src.open("rb") as source:
+            if strategy == "reflink":
+                try:
+                    _reflink(source.fileno(), out.fileno())
+                except OSError as exc:
+                    if exc.errno not in _NO_REFLINK:
+                        raise
+                    raise FailedPrecondition(
+                        f"cannot reflink {src} to {dst.parent}: {exc.strerror}",
+                        hint="keep images and VMs on one btrfs or xfs (reflink=1) "
+                        "filesystem, or use the 'copy' strategy",
+                    ) from exc
+            elif strategy == "copy":
+                copied = _sparse_copy(source.fileno(), out.fileno(), src_stat.st_size, reporter)
+                os.ftruncate(out.fileno(), src_stat.st_size)  # keeps a trailing hole
+            else:  # dm-snapshot: a sparse COW with room for every chunk plus metadata
+                os.ftruncate(out.fileno(), src_stat.st_size + src_stat.st_size // 64 + (1 << 20))
+            os.fchmod(out.fileno(), src_stat.st_mode & 0o7777)
+            os.fsync(out.fileno())  # the data must be durable before the name is
+        os.rename(tmp, dst)
+        undo.pop_all()
+    _fsync_dir(dst.parent)
+    return CloneResult(
+        strategy=strategy,
+        path=dst,
+        size=src_stat.st_size,
+        copied_bytes=copied,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,228 @@
+"""Turn a replayed ImageTree into an ext4 image without mounting and without host ownership.
+
+Route: regular files, directories and symlinks are materialized in a staging directory
+(file data is hard-linked from the numbered content files, so nothing is copied twice),
+`mke2fs -d` copies them in, then ONE `debugfs -w -f` batch sets what the host staging
+cannot carry without root chown semantics or fakeroot: uid/gid, full mode bits, mtimes,
+xattrs, device nodes and FIFOs (which therefore never exist on the host), and link counts
+of hard-linked special files. `e2fsck -fn` checks the result.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+from banger import proc
+from banger.errors import BangerError, InvalidArgument
+from banger.oci.tree import ImageTree, Inode, Kind
+
+BLOCK = 4096
+INODE_SIZE = 256
+MiB = 1024 * 1024
+
+_TYPE_BITS = {
+    Kind.FILE: stat.S_IFREG,
+    Kind.DIR: stat.S_IFDIR,
+    Kind.SYMLINK: stat.S_IFLNK,
+    Kind.CHAR: stat.S_IFCHR,
+    Kind.BLOCK: stat.S_IFBLK,
+    Kind.FIFO: stat.S_IFIFO,
+}
+
+
+def _journal_blocks(fs_blocks: int) -> int:
+    """mke2fs's default journal size for a filesystem of fs_blocks 4 KiB blocks."""
+    for limit, size in (
+        (32768, 1024),
+        (256 * 1024, 4096),
+        (512 * 1024, 8192),
+        (4096 * 1024, 16384),
+    ):
+        if fs_blocks < limit:
+            return size
+    return 65536
+
+
+def content_estimate(tree: ImageTree) -> tuple[int, int]:
+    """(data blocks the merged content needs, inode count), counting hard links once."""
+    seen: set[int] = set()
+    blocks = 0
+    inodes = 0
+    for _path, inode in tree.walk():
+        if id(inode) in seen:
+            continue
+        seen.add(id(inode))
+        inodes += 1
+        if inode.kind is Kind.FILE:
+            data = -(-inode.size // BLOCK)
+            blocks += data + data // 340 + (1 if data > 4 else 0)  # extent tree blocks
+        elif inode.kind is Kind.DIR:
+            names = sum(len(n) + 12 for n in inode.children or {})
+            blocks += max(1, -(-names * 3 // 2 // BLOCK))  # htree slack for big dirs
+        elif (
+            inode.kind is Kind.SYMLINK
+            and len(inode.target.encode("utf-8", "surrogateescape")) >= 60
+        ):
+            blocks += 1
+        if sum(len(k) + len(v) + 20 for k, v in inode.xattrs.items()) > 96:
+            blocks += 1  # does not fit in the inode's extra space
+    return blocks, inodes
+
+
+def plan_size(tree: ImageTree, free_bytes: int, size_bytes: int | None) -> tuple[int, int]:
+    """(filesystem bytes, inode count); refuses a requested size below what the content needs."""
+    blocks, inodes = content_estimate(tree)
+    inode_count = inodes + 1024 + free_bytes // 16384
+    minimum_blocks = int(blocks * 1.03) + inode_count * INODE_SIZE // BLOCK + 2048  # + metadata
+    minimum_blocks += _journal_blocks(minimum_blocks)
+    minimum = minimum_blocks * BLOCK
+    if size_bytes is not None:
+        if size_bytes < minimum:
+            raise InvalidArgument(
+                f"requested size {size_bytes} bytes is below the {minimum} bytes this image needs",
+                hint=f"pass a size of at least {-(-minimum // MiB)} MiB, or omit it",
+            )
+        return size_bytes // BLOCK * BLOCK, inode_count
+    total = minimum + free_bytes
+    return -(-total // MiB) * MiB, inode_count
+
+
+def materialize(tree: ImageTree, staging: Path) -> None:
+    """Create dirs, files (hard-linked from content files) and symlinks under staging.
+
+    Every step goes through directory file descriptors opened with O_NOFOLLOW on
+    directories this function itself created, so no name from the image is ever
+    resolved through a symlink on the host.
+    """
+    root_fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        _fill(tree.root, root_fd)
+    finally:
+        os.close(root_fd)
+
+
+def _fill(directory: Inode, dir_fd: int) -> None:
+    for name, child in (directory.children or {}).items():
+        inode = child.inode
+        if inode.kind is Kind.DIR:
+            os.mkdir(name, 0o700, dir_fd=dir_fd)
+            sub_fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+            try:
+                _fill(inode, sub_fd)
+            finally:
+                os.close(sub_fd)
+        elif inode.kind is Kind.FILE:
+            assert inode.content is not None
+            os.link(inode.content, name, dst_dir_fd=dir_fd, follow_symlinks=False)
+        elif inode.kind is Kind.SYMLINK:
+            os.symlink(inode.target, name, dir_fd=dir_fd)
+        # Devices and FIFOs are created by debugfs inside the image only.
+
+
+def _quote(path: str) -> bytes:
+    """debugfs argument quoting: wrap in double quotes, double any embedded quote."""
+    return b'"' + os.fsencode(path).replace(b'"', b'""') + b'"'
+
+
+def debugfs_script(tree: ImageTree, xattr_dir: Path) -> bytes:
+    lines: list[bytes] = []
+    first_path: dict[int, str] = {}
+    paths_of: dict[int, list[str]] = {}
+    xattr_files = 0
+    for path, inode in tree.walk():
+        key = id(inode)
+        abs_path = "/" + path
+        if inode.kind in (Kind.CHAR, Kind.BLOCK, Kind.FIFO):
+            parent, _, name = abs_path.rpartition("/")
+            lines.append(b"cd " + _quote(parent or "/"))
+            if key in first_path:
+                lines.append(b"ln " + _quote("/" + first_path[key]) + b" " + _quote(name))
+            elif inode.kind is Kind.FIFO:
+                lines.append(b"mknod " + _quote(name) + b" p")
+            else:
+                kind = b"c" if inode.kind is Kind.CHAR else b"b"
+                lines.append(b"mknod %s %s %d %d" % (_quote(name), kind, inode.major, inode.minor))
+            lines.append(b"cd /")
+            paths_of.setdefault(key, []).append(path)
+        if key in first_path:
+            continue
+        first_path[key] = path
+        target = _quote(abs_path)
+        mode = _TYPE_BITS[inode.kind] | inode.mode
+        for field, value in (("uid", inode.uid), ("gid", inode.gid), ("mode", mode)):
+            lines.append(
+                b"sif %s %s 0%o" % (target, field.encode(), value)
+                if field == "mode"
+                else b"sif %s %s %d" % (target, field.encode(), value)
+            )
+        for field in (b"mtime", b"atime", b"ctime"):
+            lines.append(b"sif %s %s @%d" % (target, field, max(inode.mtime, 0)))
+        for name, value in sorted(inode.xattrs.items()):
+            value_file = xattr_dir / str(xattr_files)
+            xattr_files += 1
+            value_file.write_bytes(value)
+            lines.append(b"ea_set -f %s %s %s" % (os.fsencode(value_file), target, name.encode()))
+    for key, paths in paths_of.items():
+        if len(paths) > 1:
+            lines.append(b"sif %s links_count %d" % (_quote("/" + first_path[key]), len(paths)))
+    return b"\n".join(lines) + b"\n"
+
+
+def build_ext4(
+    tree: ImageTree, *, staging: Path, scratch: Path, out_tmp: Path, size: int, inode_count: int
+) -> None:
+    """Build the ext4 at out_tmp (caller renames it into place and removes it on failure)."""
+    materialize(tree, staging)
+    with open(out_tmp, "wb") as handle:
+        handle.truncate(size)
+    proc.run(
+        [
+            "mke2fs",
+            "-q",
+            "-F",
+            "-t",
+            "ext4",
+            "-b",
+            str(BLOCK),
+            "-I",
+            str(INODE_SIZE),
+            "-N",
+            str(inode_count),
+            "-m",
+            "0",
+            "-E",
+            "root_owner=0:0",
+            "-d",
+            staging,
+            out_tmp,
+        ],
+        hint="the image may not fit: pass a larger size",
+    )
+    xattr_dir = scratch / "xattrs"
+    xattr_dir.mkdir()
+    script = scratch / "fixup.debugfs"
+    script.write_bytes(debugfs_script(tree, xattr_dir))
+    result = proc.run(["debugfs", "-w", "-f", script, out_tmp])
+    errors = [line for line in _debugfs_errors(result.stderr)]
+    if errors:
+        raise BangerError(
+            f"debugfs could not apply image metadata: {errors[0][:200]} ({len(errors)} errors)",
+            hint="this is a banger bug; please report it with the image reference",
+        )
+    check = proc.run(["e2fsck", "-fn", out_tmp], check=False)
+    if check.returncode != 0:
+        raise BangerError(
+            f"e2fsck found errors in the built image: {check.stdout.strip().splitlines()[-1:]}",
+            hint="this is a banger bug; please report it with the image reference",
+        )
+
+
+def _debugfs_errors(stderr: str) -> Iterator[str]:
+    for line in stderr.splitlines():
+        if line.startswith("debugfs ") and "(" in line:  # the version banner
+            continue
+        if line.strip():
+            yield line

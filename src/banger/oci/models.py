@@ -1,0 +1,49 @@
+"""Pydantic models of what an image pull takes (limits) and returns (the pulled image)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+class ReplayLimits(BaseModel):
+    """Upper bounds on what one image may unpack to; exceeding any rejects the image."""
+
+    max_total_bytes: int = Field(default=32 * GiB, gt=0)  # all uncompressed file data
+    max_entries: int = Field(default=1_000_000, gt=0)  # tar entries across all layers
+    max_file_bytes: int = Field(default=8 * GiB, gt=0)  # one regular file
+    max_path_length: int = Field(default=4096, gt=0)  # bytes of one entry path
+    max_layers: int = Field(default=256, gt=0)
+    max_xattr_bytes: int = Field(default=64 * 1024, gt=0)  # one xattr value
+
+
+class ImageConfig(BaseModel):
+    """The runtime parts of the OCI image config the VM may honour."""
+
+    entrypoint: list[str] = Field(default_factory=list)
+    cmd: list[str] = Field(default_factory=list)
+    env: list[str] = Field(default_factory=list)
+    working_dir: str = ""
+    user: str = ""
+
+
+class PulledImage(BaseModel):
+    source_ref: str  # normalized, e.g. docker.io/library/debian:bookworm
+    manifest_digest: str
+    config_digest: str
+    platform: str
+    size_bytes: int
+    config: ImageConfig
+    has_sshd: bool
+    layers: list[str]
+    downloaded_bytes: int = 0  # blob bytes fetched from the registry in this pull
+    downloaded_layers: int = 0
+    cached_layers: int = 0  # layers served from the blob cache without any download
+
+
+class BlobEntry(BaseModel):
+    digest: str
+    size: int
+    last_used: float  # mtime of the cached file, refreshed on each cache hit

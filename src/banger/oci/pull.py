@@ -1,0 +1,198 @@
+"""`image pull`: resolve → download (cached, verified) → replay layers → build ext4, atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from banger.errors import InvalidArgument
+from banger.oci.auth import load_credentials
+from banger.oci.cache import BlobCache
+from banger.oci.ext4 import build_ext4, plan_size
+from banger.oci.manifest import (
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    Descriptor,
+    media_type_of,
+    parse_config,
+    parse_manifest,
+    parse_platform,
+    select_platform,
+)
+from banger.oci.models import PulledImage, ReplayLimits
+from banger.oci.reference import Reference, parse_reference
+from banger.oci.registry import RegistryClient
+from banger.oci.replay import replay_layers
+from banger.oci.tree import ImageTree, Kind
+from banger.ops.reporter import Reporter
+
+MiB = 1024 * 1024
+SSHD_PATHS = (("usr", "sbin", "sshd"), ("usr", "bin", "dropbear"), ("sbin", "sshd"))
+
+
+class _Counters:
+    def __init__(self) -> None:
+        self.downloaded_bytes = 0
+        self.downloaded_layers = 0
+        self.cached_layers = 0
+
+
+def pull_image(
+    ref: str,
+    *,
+    out_ext4: Path,
+    cache_dir: Path,
+    work_dir: Path,
+    reporter: Reporter,
+    platform: str = "linux/amd64",
+    size_bytes: int | None = None,
+    free_bytes: int = 256 * MiB,
+    insecure_registries: Sequence[str] = (),
+    docker_config: Path | None = None,
+    limits: ReplayLimits | None = None,
+) -> PulledImage:
+    """Pull ref from its registry and write its merged root filesystem to out_ext4.
+
+    out_ext4 appears only complete (built next to it, then renamed); on any failure
+    nothing new is left in out_ext4's directory or work_dir, and the cache holds only
+    verified blobs.
+    """
+    limits = limits or ReplayLimits()
+    reference = parse_reference(ref)
+    wanted = parse_platform(platform)
+    if free_bytes < 0:
+        raise InvalidArgument("free_bytes must not be negative", hint="pass 0 or more")
+    cache = BlobCache(cache_dir)
+    cache.prepare()
+    counters = _Counters()
+    with contextlib.ExitStack() as stack:
+        scratch = work_dir / f"oci-pull-{secrets.token_hex(6)}"
+        scratch.mkdir(parents=True)
+        stack.callback(shutil.rmtree, scratch, ignore_errors=True)
+
+        reporter.stage("resolve")
+        credentials = load_credentials(reference.registry, docker_config)
+        client = stack.enter_context(
+            RegistryClient(
+                reference.registry, insecure_registries=insecure_registries, credentials=credentials
+            )
+        )
+        manifest_digest, config_desc, layers = _resolve(client, reference, wanted, reporter)
+        reporter.check_cancelled()
+
+        reporter.stage("download")
+        config_path = _fetch(client, cache, reference, config_desc, counters, reporter)
+        config, diff_ids, config_platform = parse_config(config_path.read_bytes())
+        if diff_ids and len(diff_ids) != len(layers):
+            raise InvalidArgument(
+                f"image config lists {len(diff_ids)} layers but the manifest {len(layers)}",
+                hint="the image is inconsistent; it was not imported",
+            )
+        blobs: list[tuple[Path, str, str | None]] = []
+        for index, layer in enumerate(layers):
+            reporter.check_cancelled()
+            cached_before = cache.lookup(layer.digest) is not None
+            path = _fetch(client, cache, reference, layer, counters, reporter)
+            if cached_before:
+                counters.cached_layers += 1
+            else:
+                counters.downloaded_layers += 1
+            blobs.append((path, layer.digest, diff_ids[index] if diff_ids else None))
+
+        reporter.stage("unpack layers")
+        content_dir = scratch / "content"
+        content_dir.mkdir()
+        tree = ImageTree()
+        replay_layers(tree, blobs, content_dir, limits)
+        reporter.check_cancelled()
+
+        size, inode_count = plan_size(tree, free_bytes, size_bytes)
+        reporter.stage("build ext4")
+        reporter.log(f"building a {size // MiB} MiB ext4 with {inode_count} inodes")
+        staging = scratch / "root"
+        staging.mkdir()
+        out_tmp = out_ext4.parent / f".{out_ext4.name}.tmp-{secrets.token_hex(6)}"
+        stack.callback(_unlink, out_tmp)
+        build_ext4(
+            tree,
+            staging=staging,
+            scratch=scratch,
+            out_tmp=out_tmp,
+            size=size,
+            inode_count=inode_count,
+        )
+        os.replace(out_tmp, out_ext4)
+
+    return PulledImage(
+        source_ref=str(reference),
+        manifest_digest=manifest_digest,
+        config_digest=config_desc.digest,
+        platform=config_platform if config_platform.count("/") >= 1 else str(wanted),
+        size_bytes=size,
+        config=config,
+        has_sshd=_has_sshd(tree),
+        layers=[layer.digest for layer in layers],
+        downloaded_bytes=counters.downloaded_bytes,
+        downloaded_layers=counters.downloaded_layers,
+        cached_layers=counters.cached_layers,
+    )
+
+
+def _resolve(
+    client: RegistryClient, reference: Reference, wanted: object, reporter: Reporter
+) -> tuple[str, Descriptor, list[Descriptor]]:
+    body, header_type, digest = client.get_manifest(reference.repository, reference.reference)
+    media_type = media_type_of(body, header_type)
+    if media_type in INDEX_TYPES:
+        chosen = select_platform(body, wanted)  # type: ignore[arg-type]
+        reporter.log(f"selected {chosen.digest} for {wanted}")
+        body, header_type, digest = client.get_manifest(reference.repository, chosen.digest)
+        media_type = media_type_of(body, header_type)
+    if media_type not in MANIFEST_TYPES:
+        raise InvalidArgument(
+            f"{reference} has unsupported manifest type {media_type!r}",
+            hint="only OCI and Docker schema 2 images are supported",
+        )
+    config, layers = parse_manifest(body)
+    return digest, config, layers
+
+
+def _fetch(
+    client: RegistryClient,
+    cache: BlobCache,
+    reference: Reference,
+    desc: Descriptor,
+    counters: _Counters,
+    reporter: Reporter,
+) -> Path:
+    cached = cache.lookup(desc.digest)
+    if cached is not None:
+        return cached
+    done = 0
+
+    def progress(n: int) -> None:
+        nonlocal done
+        done += n
+        reporter.progress(done, desc.size, unit="B", task=desc.digest[:19])
+
+    with cache.staging() as (tmp_path, handle):
+        counters.downloaded_bytes += client.fetch_blob(
+            reference.repository, desc.digest, handle, expected_size=desc.size, on_bytes=progress
+        )
+        return cache.commit(tmp_path, desc.digest)
+
+
+def _has_sshd(tree: ImageTree) -> bool:
+    for parts in SSHD_PATHS:
+        inode = tree.lookup(list(parts))
+        if inode is not None and inode.kind in (Kind.FILE, Kind.SYMLINK):
+            return True
+    return False
+
+
+def _unlink(path: Path) -> None:
+    path.unlink(missing_ok=True)

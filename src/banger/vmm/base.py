@@ -1,0 +1,131 @@
+"""The VMM backend protocol: what the daemon asks of QEMU and Firecracker alike.
+
+Like lima's driver interface, a backend has a handful of lifecycle methods. Unlike lima,
+a backend that cannot do something says so loudly (FailedPrecondition) instead of
+silently doing nothing. Status is never stored: it is derived when asked from the
+process identity recorded in the `VMHandle` (pid + start time + exe), so a stale record
+after a crash or a reused pid heals itself instead of lying.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+VmState = Literal["running", "stopped"]
+Accel = Literal["kvm", "tcg"]
+ModuleState = Literal["builtin", "module", "absent"]
+
+_MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+
+
+class Drive(BaseModel):
+    """One virtio block device; the first drive of a spec is the root disk."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    path: Path
+    read_only: bool = False
+
+
+class NetIf(BaseModel):
+    """A virtio-net device backed by an existing host tap device."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tap: str = Field(min_length=1, max_length=15)  # IFNAMSIZ - 1
+    mac: str = Field(pattern=_MAC.pattern)
+
+
+class KernelCaps(BaseModel):
+    """What a guest kernel can do, as far as a backend cares.
+
+    The lead derives this from the kernel importer (banger.kernels); `from_kconfig` is a
+    small helper for callers that only have the kernel's .config text.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    has_elf: bool  # an uncompressed ELF vmlinux is available (Firecracker x86_64 needs it)
+    # How the guest finds virtio-mmio devices: Firecracker < 1.8 lists them on the kernel
+    # command line (CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES); newer Firecracker and QEMU microvm
+    # describe them in ACPI tables (CONFIG_ACPI). Firecracker needs one of the two.
+    mmio_cmdline_devices: bool
+    virtio_mmio: ModuleState  # CONFIG_VIRTIO_MMIO
+    acpi: bool = False  # CONFIG_ACPI=y
+
+    @classmethod
+    def from_kconfig(cls, config_text: str, *, has_elf: bool) -> KernelCaps:
+        values: dict[str, str] = {}
+        for line in config_text.splitlines():
+            if line.startswith("CONFIG_") and "=" in line:
+                key, _, value = line.partition("=")
+                values[key] = value.strip()
+        mmio = {"y": "builtin", "m": "module"}.get(values.get("CONFIG_VIRTIO_MMIO", ""), "absent")
+        return cls(
+            has_elf=has_elf,
+            mmio_cmdline_devices=values.get("CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES") == "y",
+            virtio_mmio=mmio,  # type: ignore[arg-type]
+            acpi=values.get("CONFIG_ACPI") == "y",
+        )
+
+
+class VMSpec(BaseModel):
+    """Everything a backend needs to boot one VM. All paths are absolute host paths."""
+
+    model_config = ConfigDict(frozen=True)
+
+    vm_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    name: str
+    vm_dir: Path  # sockets, pidfile and VMM logs live here
+    cpus: int = Field(ge=1, le=32)
+    memory_mib: int = Field(ge=64)
+    kernel: Path  # ELF vmlinux or bzImage
+    initrd: Path | None = None
+    cmdline: str
+    drives: list[Drive] = Field(default_factory=list)
+    net: NetIf | None = None
+    console_log: Path
+    accel: Accel = "kvm"  # QEMU only; Firecracker always needs KVM
+    vsock_cid: int | None = Field(default=None, ge=3)
+
+
+class VMHandle(BaseModel):
+    """What the daemon stores (as JSON) to find a running VMM again after a restart."""
+
+    backend: str
+    vm_id: str
+    pid: int
+    start_time: int  # /proc/<pid>/stat field 22, in clock ticks since host boot
+    exe: str  # resolved /proc/<pid>/exe at spawn time
+    api_socket: Path  # QMP socket (QEMU) or API socket (Firecracker)
+    console_log: Path
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A VMM backend. Every method either does what it says or raises a BangerError."""
+
+    name: str
+
+    def check_spec(self, spec: VMSpec, caps: KernelCaps) -> None:
+        """Raise FailedPrecondition naming why this backend cannot boot `spec`."""
+
+    def start(self, spec: VMSpec) -> VMHandle:
+        """Spawn the VMM detached from the caller and boot the guest; undo on failure."""
+
+    def stop(self, handle: VMHandle, timeout: float = 30.0) -> None:
+        """Ask the guest to shut down, then SIGTERM, then SIGKILL; return once it is gone."""
+
+    def kill(self, handle: VMHandle) -> None:
+        """SIGKILL the VMM (if it is still the process the handle names) and wait for it."""
+
+    def status(self, handle: VMHandle) -> VmState:
+        """'running' only if the handle's pid is alive and is still the same VMM process."""
+
+    def reattach(self, handle: VMHandle) -> bool:
+        """After a daemon restart: True if the process is ours and its socket answers."""

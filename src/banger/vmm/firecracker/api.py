@@ -1,0 +1,72 @@
+"""Firecracker's REST API over its UNIX socket, with faults converted to banger errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from banger.errors import BangerError, Unavailable
+
+
+class FirecrackerApiError(BangerError):
+    """Firecracker refused a request; the message carries its fault_message."""
+
+    code = "vmm_error"
+    status = 500
+
+
+def _fault_message(response: httpx.Response) -> str:
+    try:
+        message = response.json().get("fault_message")
+    except (ValueError, AttributeError):
+        message = None
+    text = message or response.text or f"HTTP {response.status_code}"
+    return " ".join(str(text).split())  # one line, whatever Firecracker sent
+
+
+class FirecrackerApi:
+    """One client per socket; use as a context manager so the connection is closed."""
+
+    def __init__(self, socket_path: Path, timeout: float = 10.0) -> None:
+        self.socket_path = socket_path
+        self._client = httpx.Client(
+            transport=httpx.HTTPTransport(uds=str(socket_path)),
+            base_url="http://localhost",
+            timeout=timeout,
+        )
+
+    def __enter__(self) -> FirecrackerApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """Send one request; return the decoded JSON reply (None for 204)."""
+        try:
+            response = self._client.request(method, path, json=body)
+        except httpx.TransportError as exc:
+            raise Unavailable(
+                f"Firecracker API socket {self.socket_path} did not answer {method} {path}: {exc}",
+                hint="the Firecracker process may have exited; check the VM's status and log",
+            ) from exc
+        if response.status_code >= 400:
+            raise FirecrackerApiError(
+                f"Firecracker rejected {method} {path}: {_fault_message(response)}",
+                hint="see the VM's firecracker.log; the spec may not suit this Firecracker",
+            )
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def put(self, path: str, body: dict[str, Any]) -> None:
+        self.request("PUT", path, body)
+
+    def describe_instance(self) -> dict[str, Any]:
+        info: dict[str, Any] = self.request("GET", "/")
+        return info

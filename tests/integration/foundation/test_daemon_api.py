@@ -1,0 +1,153 @@
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.daemon import BIN, RunningDaemon, make_daemon, remove_tree
+
+pytestmark = pytest.mark.integration
+
+
+def test_ops_list_is_empty_json(bangerd: RunningDaemon) -> None:
+    out = bangerd.cli("--json", "ops", "list", check=True)
+    assert json.loads(out.stdout) == []
+    out = bangerd.cli("ops", "list", "--json", check=True)
+    assert json.loads(out.stdout) == []
+
+
+def test_openapi_lists_routes(bangerd: RunningDaemon) -> None:
+    with bangerd.http() as client:
+        doc = client.get("/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    for path in ("/v1/version", "/v1/operations", "/v1/operations/{op_id}/events", "/v1/doctor"):
+        assert path in doc["paths"], path
+
+
+def test_socket_is_group_restricted(bangerd: RunningDaemon) -> None:
+    st = bangerd.socket.stat()
+    assert oct(st.st_mode & 0o777) == "0o660"
+    import grp
+
+    assert grp.getgrgid(st.st_gid).gr_name == "banger"
+
+
+@pytest.fixture
+def open_daemon() -> Iterator[RunningDaemon]:
+    """A daemon under a world-traversable directory, so 'nobody' can reach its socket file."""
+    root = Path(tempfile.mkdtemp(prefix="banger-peer-", dir="/tmp"))
+    os.chmod(root, 0o755)
+    daemon = make_daemon(root / "d")
+    os.chmod(daemon.root, 0o755)
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+        remove_tree(root)
+
+
+def test_non_member_is_refused_by_peer_credentials(open_daemon: RunningDaemon) -> None:
+    bangerd = open_daemon
+    # Open the file mode wide so only the SO_PEERCRED check stands between nobody and the API.
+    os.chmod(bangerd.socket, 0o666)
+    script = (
+        "import socket;s=socket.socket(socket.AF_UNIX);"
+        f"s.connect('{bangerd.socket}');"
+        "s.sendall(b'GET /v1/version HTTP/1.1\\r\\nhost: x\\r\\n\\r\\n');"
+        "d=b''\nwhile (c:=s.recv(4096)): d+=c\n"
+        "h,b=d.split(b'\\r\\n\\r\\n',1);print(h.split()[1].decode());print(b.decode())"
+    )
+    out = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            str(BIN / "python"),
+            "-c",
+            script,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 0, out.stderr
+    status, body = out.stdout.splitlines()[:2]
+    assert status == "403"
+    assert json.loads(body)["code"] == "permission_denied"
+
+
+def test_not_found_error_is_one_line_and_nonzero(bangerd: RunningDaemon) -> None:
+    out = bangerd.cli("ops", "show", "doesnotexist")
+    assert out.returncode != 0
+    assert out.stderr.strip().count("\n") == 0
+    assert "no operation with id 'doesnotexist'" in out.stderr
+
+
+def test_unreachable_daemon_is_one_line(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [str(BIN / "banger"), "--socket", str(tmp_path / "none.sock"), "ops", "list"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 1
+    assert "bangerd is not reachable" in out.stderr and "hint:" in out.stderr
+    assert out.stderr.strip().count("\n") == 0
+
+
+def test_bad_user_config_is_one_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("default_image_nam = 'x'\n")
+    out = subprocess.run(
+        [str(BIN / "banger"), "--config", str(cfg), "version"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode != 0
+    assert str(cfg) in out.stderr and "'default_image_nam'" in out.stderr
+    assert out.stderr.strip().count("\n") == 0
+
+
+def test_bad_daemon_config_refuses_to_start(tmp_path: Path) -> None:
+    cfg = tmp_path / "d.toml"
+    cfg.write_text("[network]\nsubnet = 'x'\n")
+    out = subprocess.run(
+        [str(BIN / "bangerd"), "--config", str(cfg)], capture_output=True, text=True, timeout=30
+    )
+    assert out.returncode != 0
+    assert "'network.subnet'" in out.stderr and out.stderr.strip().count("\n") == 0
+
+
+def test_second_daemon_on_same_socket_is_refused(bangerd: RunningDaemon) -> None:
+    out = subprocess.run(
+        [str(BIN / "bangerd"), "--config", str(bangerd.config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode != 0 and "already serving" in out.stderr
+
+
+def test_version_reports_daemon(bangerd: RunningDaemon) -> None:
+    data = json.loads(bangerd.cli("version", "--json", check=True).stdout)
+    assert data["cli"] == data["daemon"]
+
+
+def test_doctor_json_reports_kvm_truthfully(bangerd: RunningDaemon) -> None:
+    out = bangerd.cli("doctor", "--json")
+    report = json.loads(out.stdout)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["daemon"]["status"] == "pass"
+    assert checks["kvm device"]["status"] == ("pass" if Path("/dev/kvm").exists() else "warn")
+    if Path("/sys/module/kvm_pvm").exists():
+        assert checks["kvm usable"]["status"] == "warn"
+        assert "TCG" in checks["kvm usable"]["hint"]
+    for name in ("qemu", "tcg", "tun", "bridge", "nftables", "mke2fs", "reflink", "device-mapper"):
+        assert name in checks, name
+    assert (out.returncode == 0) == report["ok"]

@@ -1,0 +1,111 @@
+import threading
+from pathlib import Path
+
+import pytest
+
+from banger.errors import Cancelled, InvalidArgument, NotFound
+from banger.ops.manager import OperationManager, OperationReporter
+from banger.store import Database, OperationStore
+
+
+@pytest.fixture
+def manager(tmp_path: Path) -> OperationManager:
+    return OperationManager(OperationStore(Database(tmp_path / "b.db")))
+
+
+def test_success_records_result_progress_and_log(manager: OperationManager) -> None:
+    def work(r: OperationReporter) -> dict[str, object]:
+        r.stage("download")
+        r.progress(5, 10, unit="bytes", task="layer-1")
+        r.progress(10, 10, unit="bytes")
+        r.log("fetched")
+        return {"answer": 42}
+
+    op = manager.start("pull", "x", work)
+    done = manager.wait(op.id, timeout=10)
+    assert done.state == "succeeded"
+    assert done.result == {"answer": 42}
+    assert done.tasks["layer-1"].current == 5
+    assert done.started_at and done.ended_at and done.ended_at >= done.started_at
+    assert "fetched" in manager.log(op.id)
+    assert manager.store.get(op.id).state == "succeeded"  # type: ignore[union-attr]
+
+
+def test_failure_keeps_the_banger_error(manager: OperationManager) -> None:
+    def work(r: OperationReporter) -> None:
+        raise InvalidArgument("bad thing", hint="do better")
+
+    done = manager.wait(manager.start("x", None, work).id, timeout=10)
+    assert done.state == "failed"
+    assert done.error is not None
+    assert (done.error.code, done.error.message, done.error.hint) == (
+        "invalid_argument",
+        "bad thing",
+        "do better",
+    )
+
+
+def test_unexpected_exception_is_recorded_not_lost(manager: OperationManager) -> None:
+    def work(r: OperationReporter) -> None:
+        raise RuntimeError("boom")
+
+    done = manager.wait(manager.start("x", None, work).id, timeout=10)
+    assert done.state == "failed" and "boom" in done.error.message  # type: ignore[union-attr]
+
+
+def test_cancel_runs_hooks_and_ends_cancelled(manager: OperationManager) -> None:
+    started, hook_ran = threading.Event(), threading.Event()
+
+    def work(r: OperationReporter) -> None:
+        r.on_cancel(hook_ran.set)
+        started.set()
+        for _ in range(500):
+            r.check_cancelled()
+            threading.Event().wait(0.01)
+        raise AssertionError("never cancelled")
+
+    op = manager.start("slow", None, work)
+    assert started.wait(5)
+    manager.cancel(op.id)
+    done = manager.wait(op.id, timeout=10)
+    assert done.state == "cancelled" and hook_ran.is_set()
+
+
+def test_events_stream_until_terminal(manager: OperationManager) -> None:
+    gate = threading.Event()
+
+    def work(r: OperationReporter) -> None:
+        r.log("one")
+        gate.wait(5)
+        r.log("two")
+
+    op = manager.start("x", None, work)
+    seen: list[str] = []
+    states = []
+    for event in manager.events(op.id):
+        seen.extend(event.log)
+        states.append(event.operation.state)
+        gate.set()
+    assert seen == ["one", "two"]
+    assert states[-1] == "succeeded"
+
+
+def test_restart_marks_running_failed(tmp_path: Path) -> None:
+    db = Database(tmp_path / "b.db")
+    first = OperationManager(OperationStore(db))
+    release = threading.Event()
+    op = first.start("long", None, lambda r: release.wait(10) and None)
+    while first.get(op.id).state != "running":
+        threading.Event().wait(0.01)
+    second = OperationManager(OperationStore(db))  # what a daemon restart does
+    after = second.get(op.id)
+    assert after.state == "failed"
+    assert after.error is not None and after.error.message == "daemon restarted"
+    release.set()
+
+
+def test_unknown_operation(manager: OperationManager) -> None:
+    with pytest.raises(NotFound):
+        manager.get("nope")
+    with pytest.raises(Cancelled):
+        raise Cancelled("x")
