@@ -87,3 +87,18 @@ class CommandFailed(BangerError):
         self.argv = argv
         self.returncode = returncode
         self.stderr = stderr
+
+
+class StepFailed(BangerError):
+    """A provisioning step inside a builder VM exited non-zero; `exit_code` is its status.
+
+    The CLI exits with that same status, so scripts around `banger image build` can tell
+    a failing step (its own code) from banger failing (1).
+    """
+
+    code = "step_failed"
+    status = 422
+
+    def __init__(self, message: str, *, exit_code: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code

@@ -19,6 +19,8 @@ class ErrorBody(BaseModel):
     code: str
     message: str
     hint: str | None = None
+    # Set for errors that carry a process status to pass on (code "step_failed").
+    exit_code: int | None = None
 
 
 class Progress(BaseModel):

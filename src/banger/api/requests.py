@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 _NAME = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 
@@ -65,3 +66,56 @@ class VMCreate(_Request):
     start: bool = True
     wait: bool = False
     ssh_public_key: str | None = Field(default=None, max_length=16384)
+
+
+ENV_KEY = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+
+
+class BuildStep(_Request):
+    """One provisioning step of `image build`, run as root inside the builder VM.
+
+    run: `text` is a shell command line. script: `text` is the script's content (the CLI
+    reads the file, so the daemon never opens user script paths) and `name` its file name.
+    copy: `src` is an absolute host path the daemon reads, `dst` an absolute guest path.
+    """
+
+    kind: Literal["run", "script", "copy"]
+    text: str = Field(default="", max_length=1_048_576)
+    name: str | None = Field(default=None, max_length=255)
+    src: str | None = Field(default=None, max_length=4096)
+    dst: str | None = Field(default=None, max_length=4096)
+
+    @model_validator(mode="after")
+    def _fields_match_kind(self) -> BuildStep:
+        if self.kind in ("run", "script") and not self.text.strip():
+            raise ValueError(f"a {self.kind} step needs a non-empty text")
+        if self.kind == "copy":
+            if not self.src or not self.src.startswith("/"):
+                raise ValueError("a copy step needs an absolute host path as src")
+            if not self.dst or not self.dst.startswith("/") or "\n" in self.dst:
+                raise ValueError("a copy step needs an absolute guest path as dst")
+        return self
+
+
+class ImageBuild(_Request):
+    from_image: str = Field(min_length=1, max_length=255)
+    name: str = Field(pattern=_NAME)
+    steps: list[BuildStep] = Field(min_length=1, max_length=1000)
+    env: dict[str, str] = Field(default_factory=dict)
+    size_mib: int | None = Field(default=None, ge=16)
+    free_mib: int | None = Field(default=None, ge=0)
+    kernel_ref: str | None = None
+    cpus: int | None = Field(default=None, ge=1, le=32)
+    memory_mib: int | None = Field(default=None, ge=128, le=1_048_576)
+    timeout_s: int = Field(default=7200, ge=10, le=86400)
+
+    @model_validator(mode="after")
+    def _check(self) -> ImageBuild:
+        if self.size_mib is not None and self.free_mib is not None:
+            raise ValueError("give at most one of size and free")
+        for key, value in self.env.items():
+            if not re.fullmatch(ENV_KEY, key):
+                raise ValueError(f"env name {key[:40]!r} must match {ENV_KEY}")
+            if "\x00" in value:
+                raise ValueError(f"env value of {key} contains a NUL byte")
+        return self

@@ -1,4 +1,4 @@
-"""`banger image register|promote|bootstrap|pull|list|show|delete`."""
+"""`banger image register|promote|bootstrap|pull|build|list|show|delete`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import typer
 from banger.api.models import Image
 from banger.cli.common import host_path, run_operation
 from banger.cli.context import JSON_OPTION, state, wants_json
+from banger.cli.image_build import build
 from banger.cli.output import print_fields, print_json, print_table
 
 app = typer.Typer(help="Images: complete boot sets (rootfs, kernel, initrd, work seed).")
+app.command()(build)
 
 
 def _summary(i: Image) -> dict[str, object]:

@@ -29,6 +29,11 @@ _BY_CODE: dict[str, type[errors.BangerError]] = {
 
 def error_from_body(status: int, body: Any) -> errors.BangerError:
     if isinstance(body, dict) and "message" in body:
+        exit_code = body.get("exit_code")
+        if body.get("code") == errors.StepFailed.code and isinstance(exit_code, int):
+            return errors.StepFailed(
+                str(body["message"]), exit_code=exit_code, hint=body.get("hint")
+            )
         cls = _BY_CODE.get(str(body.get("code")), errors.BangerError)
         return cls(str(body["message"]), hint=body.get("hint"), code=str(body.get("code")))
     return errors.BangerError(f"bangerd answered HTTP {status}", hint="see the daemon log")

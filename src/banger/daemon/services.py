@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from banger.config.models import DaemonConfig
+from banger.daemon.builds import BuildService
 from banger.daemon.images import ImageService
 from banger.daemon.kernels import KernelService
 from banger.daemon.pull import PullService
@@ -34,6 +35,7 @@ class Services:
     image_service: ImageService
     vm_service: VMService
     pull_service: PullService
+    build_service: BuildService
     monitor: Monitor
 
     def close(self) -> None:
@@ -92,6 +94,13 @@ def build_services(config: DaemonConfig) -> Services:
                 max_entries=config.oci.max_layer_entries,
                 max_total_bytes=config.oci.max_uncompressed_gib * 2**30,
             ),
+        ),
+        build_service=BuildService(
+            image_service,
+            booter,
+            host,
+            config.clone_strategy,
+            (config.default_cpus, config.default_memory_mib),
         ),
         monitor=monitor,
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from banger import proc
 from banger.disks.ext4 import make_ext4
-from banger.errors import InvalidArgument
+from banger.errors import BangerError, InvalidArgument
 from banger.images.customize import customize_rootfs
 from banger.ops.reporter import Reporter
 
@@ -132,6 +132,34 @@ def _check_packages(names: list[str]) -> None:
             )
 
 
+def _mounts_under(directory: Path) -> list[Path]:
+    """Mount points at or below `directory`, deepest first (from /proc/self/mountinfo)."""
+    base = directory.resolve()
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        # Field 5 is the mount point, with spaces etc. escaped as octal (\040).
+        point = Path(line.split()[4].encode().decode("unicode_escape"))
+        if point == base or base in point.parents:
+            found.append(point)
+    return sorted(found, key=lambda p: len(p.parts), reverse=True)
+
+
+def remove_tree(directory: Path) -> None:
+    """Remove a bootstrap scratch dir, unmounting first anything a killed mmdebstrap left.
+
+    Without the unmount, rmtree would walk into a still-mounted /proc, /sys or /dev of the
+    chroot and try to delete the host's own files.
+    """
+    for point in _mounts_under(directory):
+        proc.run(["umount", "--lazy", point], check=False)  # gone already is fine
+    if _mounts_under(directory):
+        raise BangerError(
+            f"cannot clean up {directory}: filesystems are still mounted below it",
+            hint=f"unmount them ('findmnt -R {directory}') and delete the directory",
+        )
+    shutil.rmtree(directory, ignore_errors=True)
+
+
 def _installed_packages(root: Path) -> list[str]:
     result = proc.run(
         ["dpkg-query", f"--admindir={root / 'var/lib/dpkg'}", "-W", "-f=${Package}=${Version}\n"]
@@ -162,7 +190,7 @@ def bootstrap_debian(
     with contextlib.ExitStack() as cleanup:
         scratch = Path(tempfile.mkdtemp(prefix="bootstrap-", dir=workdir))
         # The tree is scratch whatever happens: only the finished image is kept.
-        cleanup.callback(shutil.rmtree, scratch, ignore_errors=True)
+        cleanup.callback(remove_tree, scratch)
         tree = scratch / "rootfs"
 
         reporter.stage("debootstrap")

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from banger import proc
 from banger.errors import BangerError, InvalidArgument
+from banger.oci import host_meta
 from banger.oci.tree import ImageTree, Inode, Kind
 
 BLOCK = 4096
@@ -90,35 +91,49 @@ def plan_size(tree: ImageTree, free_bytes: int, size_bytes: int | None) -> tuple
     return -(-total // MiB) * MiB, inode_count
 
 
-def materialize(tree: ImageTree, staging: Path) -> None:
+def materialize(tree: ImageTree, staging: Path, *, metadata_on_host: bool) -> dict[int, set[str]]:
     """Create dirs, files (hard-linked from content files) and symlinks under staging.
 
     Every step goes through directory file descriptors opened with O_NOFOLLOW on
     directories this function itself created, so no name from the image is ever
     resolved through a symlink on the host.
+
+    With metadata_on_host (only as root), owner, mode, times and xattrs are set on the
+    staged inodes themselves, which `mke2fs -d` copies; that spares one debugfs command
+    per field per inode. Returns, for each inode handled that way (by id), the xattr
+    names the host refused, which debugfs must still set.
     """
+    applied: dict[int, set[str]] = {}
     root_fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
-        _fill(tree.root, root_fd)
+        _fill(tree.root, root_fd, applied if metadata_on_host else None)
     finally:
         os.close(root_fd)
+    return applied
 
 
-def _fill(directory: Inode, dir_fd: int) -> None:
+def _fill(directory: Inode, dir_fd: int, applied: dict[int, set[str]] | None) -> None:
     for name, child in (directory.children or {}).items():
         inode = child.inode
         if inode.kind is Kind.DIR:
             os.mkdir(name, 0o700, dir_fd=dir_fd)
             sub_fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
             try:
-                _fill(inode, sub_fd)
+                _fill(inode, sub_fd, applied)
+                if applied is not None:
+                    # After the children: creating them would change the directory's mtime.
+                    applied[id(inode)] = host_meta.apply_to_fd(sub_fd, inode)
             finally:
                 os.close(sub_fd)
         elif inode.kind is Kind.FILE:
             assert inode.content is not None
             os.link(inode.content, name, dst_dir_fd=dir_fd, follow_symlinks=False)
+            if applied is not None and id(inode) not in applied:
+                applied[id(inode)] = host_meta.apply_to_file(dir_fd, name, inode)
         elif inode.kind is Kind.SYMLINK:
             os.symlink(inode.target, name, dir_fd=dir_fd)
+            if applied is not None and id(inode) not in applied:
+                applied[id(inode)] = host_meta.apply_to_symlink(dir_fd, name, inode)
         # Devices and FIFOs are created by debugfs inside the image only.
 
 
@@ -127,7 +142,15 @@ def _quote(path: str) -> bytes:
     return b'"' + os.fsencode(path).replace(b'"', b'""') + b'"'
 
 
-def debugfs_script(tree: ImageTree, xattr_dir: Path) -> bytes:
+def debugfs_script(
+    tree: ImageTree, xattr_dir: Path, applied: dict[int, set[str]] | None = None
+) -> bytes:
+    """The fix-up batch: special inodes, and metadata the staged host inodes do not carry.
+
+    `applied` (from materialize) names inodes whose owner/mode/times are already right;
+    for those only refused xattrs and a symlink's non-default mode are emitted.
+    """
+    applied = applied or {}
     lines: list[bytes] = []
     first_path: dict[int, str] = {}
     paths_of: dict[int, list[str]] = {}
@@ -152,18 +175,21 @@ def debugfs_script(tree: ImageTree, xattr_dir: Path) -> bytes:
         first_path[key] = path
         target = _quote(abs_path)
         mode = _TYPE_BITS[inode.kind] | inode.mode
-        for field, value in (("uid", inode.uid), ("gid", inode.gid), ("mode", mode)):
-            lines.append(
-                b"sif %s %s 0%o" % (target, field.encode(), value)
-                if field == "mode"
-                else b"sif %s %s %d" % (target, field.encode(), value)
-            )
-        for field in (b"mtime", b"atime", b"ctime"):
-            lines.append(b"sif %s %s @%d" % (target, field, max(inode.mtime, 0)))
-        for name, value in sorted(inode.xattrs.items()):
+        pending_xattrs: Iterable[str] = sorted(inode.xattrs)
+        if key in applied:
+            pending_xattrs = sorted(applied[key])
+            if inode.kind is Kind.SYMLINK and inode.mode != 0o777:
+                lines.append(b"sif %s mode 0%o" % (target, mode))
+        else:
+            lines.append(b"sif %s uid %d" % (target, inode.uid))
+            lines.append(b"sif %s gid %d" % (target, inode.gid))
+            lines.append(b"sif %s mode 0%o" % (target, mode))
+            for field in (b"mtime", b"atime", b"ctime"):
+                lines.append(b"sif %s %s @%d" % (target, field, max(inode.mtime, 0)))
+        for name in pending_xattrs:
             value_file = xattr_dir / str(xattr_files)
             xattr_files += 1
-            value_file.write_bytes(value)
+            value_file.write_bytes(inode.xattrs[name])
             lines.append(b"ea_set -f %s %s %s" % (os.fsencode(value_file), target, name.encode()))
     for key, paths in paths_of.items():
         if len(paths) > 1:
@@ -172,10 +198,23 @@ def debugfs_script(tree: ImageTree, xattr_dir: Path) -> bytes:
 
 
 def build_ext4(
-    tree: ImageTree, *, staging: Path, scratch: Path, out_tmp: Path, size: int, inode_count: int
+    tree: ImageTree,
+    *,
+    staging: Path,
+    scratch: Path,
+    out_tmp: Path,
+    size: int,
+    inode_count: int,
+    metadata_on_host: bool | None = None,
 ) -> None:
-    """Build the ext4 at out_tmp (caller renames it into place and removes it on failure)."""
-    materialize(tree, staging)
+    """Build the ext4 at out_tmp (caller renames it into place and removes it on failure).
+
+    metadata_on_host: set owners/modes/times/xattrs on the staged inodes (needs root);
+    None picks it when running as root. Either route yields the same image metadata.
+    """
+    if metadata_on_host is None:
+        metadata_on_host = os.geteuid() == 0
+    applied = materialize(tree, staging, metadata_on_host=metadata_on_host)
     with open(out_tmp, "wb") as handle:
         handle.truncate(size)
     proc.run(
@@ -194,7 +233,9 @@ def build_ext4(
             "-m",
             "0",
             "-E",
-            "root_owner=0:0",
+            # Lazy init skips zeroing inode tables and the journal: the file is a fresh
+            # sparse one, so they already read as zeros (the journal itself is kept).
+            "root_owner=0:0,lazy_itable_init=1,lazy_journal_init=1",
             "-d",
             staging,
             out_tmp,
@@ -204,7 +245,7 @@ def build_ext4(
     xattr_dir = scratch / "xattrs"
     xattr_dir.mkdir()
     script = scratch / "fixup.debugfs"
-    script.write_bytes(debugfs_script(tree, xattr_dir))
+    script.write_bytes(debugfs_script(tree, xattr_dir, applied))
     result = proc.run(["debugfs", "-w", "-f", script, out_tmp])
     errors = [line for line in _debugfs_errors(result.stderr)]
     if errors:

@@ -9,7 +9,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from banger.errors import InvalidArgument
+from banger.errors import BangerError, InvalidArgument
 from banger.oci.auth import load_credentials
 from banger.oci.cache import BlobCache
 from banger.oci.ext4 import build_ext4, plan_size
@@ -26,11 +26,15 @@ from banger.oci.manifest import (
 from banger.oci.models import PulledImage, ReplayLimits
 from banger.oci.reference import Reference, parse_reference
 from banger.oci.registry import RegistryClient
-from banger.oci.replay import replay_layers
+from banger.oci.replay import StagingFull, replay_layers
+from banger.oci.rootfs_cache import RootfsCache, rootfs_key
 from banger.oci.tree import ImageTree, Kind
 from banger.ops.reporter import Reporter
 
 MiB = 1024 * 1024
+# A tmpfs on every systemd host; staging there avoids the cost of creating inodes on disk.
+DEFAULT_RAM_DIR = Path("/dev/shm")
+DEFAULT_RAM_BUDGET = 1024 * MiB
 SSHD_PATHS = (("usr", "sbin", "sshd"), ("usr", "bin", "dropbear"), ("sbin", "sshd"))
 
 
@@ -54,12 +58,18 @@ def pull_image(
     insecure_registries: Sequence[str] = (),
     docker_config: Path | None = None,
     limits: ReplayLimits | None = None,
+    ram_dir: Path | None = DEFAULT_RAM_DIR,
+    ram_budget: int = DEFAULT_RAM_BUDGET,
 ) -> PulledImage:
     """Pull ref from its registry and write its merged root filesystem to out_ext4.
 
     out_ext4 appears only complete (built next to it, then renamed); on any failure
-    nothing new is left in out_ext4's directory or work_dir, and the cache holds only
-    verified blobs.
+    nothing new is left in out_ext4's directory, work_dir or ram_dir, and the cache
+    holds only verified blobs and e2fsck-checked root filesystems. A build already in
+    the rootfs cache (same manifest digest and settings) is cloned, not rebuilt; the
+    manifest is still fetched, so a moved tag is noticed. Staging goes to ram_dir (a
+    tmpfs: creating thousands of inodes there is far cheaper than on disk) while the
+    image's file data stays within ram_budget, else to work_dir.
     """
     limits = limits or ReplayLimits()
     reference = parse_reference(ref)
@@ -68,11 +78,12 @@ def pull_image(
         raise InvalidArgument("free_bytes must not be negative", hint="pass 0 or more")
     cache = BlobCache(cache_dir)
     cache.prepare()
+    rootfs_cache = RootfsCache(cache_dir)
     counters = _Counters()
+    work_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        scratch = work_dir / f"oci-pull-{secrets.token_hex(6)}"
-        scratch.mkdir(parents=True)
-        stack.callback(shutil.rmtree, scratch, ignore_errors=True)
+        out_tmp = out_ext4.parent / f".{out_ext4.name}.tmp-{secrets.token_hex(6)}"
+        stack.callback(_unlink, out_tmp)
 
         reporter.stage("resolve")
         credentials = load_credentials(reference.registry, docker_config)
@@ -83,6 +94,21 @@ def pull_image(
         )
         manifest_digest, config_desc, layers = _resolve(client, reference, wanted, reporter)
         reporter.check_cancelled()
+        key = rootfs_key(manifest_digest, str(wanted), size_bytes, free_bytes, limits)
+        hit = rootfs_cache.lookup(key)
+        if hit is not None:
+            reporter.stage("clone cached rootfs")
+            cached_ext4, cached_image = hit
+            rootfs_cache.clone_to(cached_ext4, out_tmp)
+            os.replace(out_tmp, out_ext4)
+            return cached_image.model_copy(
+                update={
+                    "source_ref": str(reference),
+                    "downloaded_bytes": 0,
+                    "downloaded_layers": 0,
+                    "cached_layers": len(layers),
+                }
+            )
 
         reporter.stage("download")
         config_path = _fetch(client, cache, reference, config_desc, counters, reporter)
@@ -104,10 +130,7 @@ def pull_image(
             blobs.append((path, layer.digest, diff_ids[index] if diff_ids else None))
 
         reporter.stage("unpack layers")
-        content_dir = scratch / "content"
-        content_dir.mkdir()
-        tree = ImageTree()
-        replay_layers(tree, blobs, content_dir, limits)
+        scratch, tree = _replay_somewhere(stack, blobs, work_dir, ram_dir, ram_budget, limits)
         reporter.check_cancelled()
 
         size, inode_count = plan_size(tree, free_bytes, size_bytes)
@@ -115,8 +138,6 @@ def pull_image(
         reporter.log(f"building a {size // MiB} MiB ext4 with {inode_count} inodes")
         staging = scratch / "root"
         staging.mkdir()
-        out_tmp = out_ext4.parent / f".{out_ext4.name}.tmp-{secrets.token_hex(6)}"
-        stack.callback(_unlink, out_tmp)
         build_ext4(
             tree,
             staging=staging,
@@ -125,21 +146,80 @@ def pull_image(
             size=size,
             inode_count=inode_count,
         )
+        image = PulledImage(
+            source_ref=str(reference),
+            manifest_digest=manifest_digest,
+            config_digest=config_desc.digest,
+            platform=config_platform if config_platform.count("/") >= 1 else str(wanted),
+            size_bytes=size,
+            config=config,
+            has_sshd=_has_sshd(tree),
+            layers=[layer.digest for layer in layers],
+        )
+        try:
+            rootfs_cache.store(key, out_tmp, image)
+        except (OSError, BangerError) as exc:  # the cache only saves time; the pull stands
+            reporter.log(f"could not cache the built rootfs: {exc}")
         os.replace(out_tmp, out_ext4)
 
-    return PulledImage(
-        source_ref=str(reference),
-        manifest_digest=manifest_digest,
-        config_digest=config_desc.digest,
-        platform=config_platform if config_platform.count("/") >= 1 else str(wanted),
-        size_bytes=size,
-        config=config,
-        has_sshd=_has_sshd(tree),
-        layers=[layer.digest for layer in layers],
-        downloaded_bytes=counters.downloaded_bytes,
-        downloaded_layers=counters.downloaded_layers,
-        cached_layers=counters.cached_layers,
+    return image.model_copy(
+        update={
+            "downloaded_bytes": counters.downloaded_bytes,
+            "downloaded_layers": counters.downloaded_layers,
+            "cached_layers": counters.cached_layers,
+        }
     )
+
+
+def _replay_somewhere(
+    stack: contextlib.ExitStack,
+    blobs: list[tuple[Path, str, str | None]],
+    work_dir: Path,
+    ram_dir: Path | None,
+    ram_budget: int,
+    limits: ReplayLimits,
+) -> tuple[Path, ImageTree]:
+    """Replay into a scratch dir in RAM if the content fits the budget, else in work_dir."""
+    budget = _ram_budget(ram_dir, ram_budget)
+    if ram_dir is not None and budget > 0:
+        scratch = _scratch(stack, ram_dir)
+        try:
+            return scratch, _replay(blobs, scratch, limits, budget)
+        except StagingFull:
+            shutil.rmtree(scratch, ignore_errors=True)
+    scratch = _scratch(stack, work_dir)
+    return scratch, _replay(blobs, scratch, limits, None)
+
+
+def _replay(
+    blobs: list[tuple[Path, str, str | None]],
+    scratch: Path,
+    limits: ReplayLimits,
+    budget: int | None,
+) -> ImageTree:
+    content_dir = scratch / "content"
+    content_dir.mkdir()
+    tree = ImageTree()
+    replay_layers(tree, blobs, content_dir, limits, staging_budget=budget)
+    return tree
+
+
+def _scratch(stack: contextlib.ExitStack, parent: Path) -> Path:
+    scratch = parent / f"oci-pull-{secrets.token_hex(6)}"
+    scratch.mkdir(mode=0o700)  # private even in a shared tmpfs like /dev/shm
+    stack.callback(shutil.rmtree, scratch, ignore_errors=True)
+    return scratch
+
+
+def _ram_budget(ram_dir: Path | None, ram_budget: int) -> int:
+    """Bytes of file data to stage in ram_dir: the budget, but at most half its free space."""
+    if ram_dir is None or ram_budget <= 0 or not ram_dir.is_dir():
+        return 0
+    try:
+        st = os.statvfs(ram_dir)
+    except OSError:
+        return 0
+    return min(ram_budget, st.f_bavail * st.f_frsize // 2)
 
 
 def _resolve(

@@ -36,6 +36,13 @@ class RejectedLayer(InvalidArgument):
     code = "image_rejected"
 
 
+class StagingFull(Exception):
+    """Staged content outgrew the caller's budget for its staging place (e.g. RAM).
+
+    Not a user-facing error: the caller retries the replay in a roomier place.
+    """
+
+
 class _HashingReader(io.RawIOBase):
     """Hashes and counts the decompressed stream, to verify the layer's diff_id."""
 
@@ -71,8 +78,15 @@ def open_decompressed(path: Path) -> BinaryIO:
 class LayerReplayer:
     """Applies layers to one tree; content files go to content_dir under numbered names."""
 
-    def __init__(self, tree: ImageTree, content_dir: Path, limits: ReplayLimits) -> None:
+    def __init__(
+        self,
+        tree: ImageTree,
+        content_dir: Path,
+        limits: ReplayLimits,
+        staging_budget: int | None = None,
+    ) -> None:
         self.tree = tree
+        self.staging_budget = staging_budget
         self.content_dir = content_dir
         self.limits = limits
         self.entries = 0
@@ -200,6 +214,8 @@ class LayerReplayer:
                 member.name,
                 f"image content exceeds {self.limits.max_total_bytes} bytes in total",
             )
+        if self.staging_budget is not None and self.total_bytes > self.staging_budget:
+            raise StagingFull(self.total_bytes)
         source = archive.extractfile(member)
         path = self.content_dir / str(next(self._counter))
         with open(path, "xb") as out:
@@ -266,9 +282,13 @@ def replay_layers(
     layers: list[tuple[Path, str, str | None]],
     content_dir: Path,
     limits: ReplayLimits,
+    staging_budget: int | None = None,
 ) -> LayerReplayer:
-    """Apply (blob path, layer digest, diff_id) in order; returns the replayer for its counters."""
-    replayer = LayerReplayer(tree, content_dir, limits)
+    """Apply (blob path, layer digest, diff_id) in order; returns the replayer for its counters.
+
+    Raises StagingFull once content written under content_dir exceeds staging_budget.
+    """
+    replayer = LayerReplayer(tree, content_dir, limits, staging_budget)
     for index, (blob, digest, diff_id) in enumerate(layers):
         replayer.apply(blob, digest, index, diff_id)
     return replayer

@@ -129,7 +129,12 @@ class OperationManager:
             op.error = ErrorBody(code=exc.code, message=exc.message, hint=exc.hint)
         except BangerError as exc:
             op.state = "cancelled" if tracked.cancel.is_set() else "failed"
-            op.error = ErrorBody(code=exc.code, message=exc.message, hint=exc.hint)
+            op.error = ErrorBody(
+                code=exc.code,
+                message=exc.message,
+                hint=exc.hint,
+                exit_code=getattr(exc, "exit_code", None),
+            )
             reporter.log(f"error: {exc.one_line()}")
         except Exception as exc:  # the record must say why, whatever broke
             log.exception("operation %s (%s) crashed", op.id, op.kind)

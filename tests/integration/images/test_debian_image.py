@@ -15,7 +15,7 @@ from banger import proc
 from banger.disks.ext4 import FsckResult, ext4_info, fsck, grow, is_ext4, shrink_to_content
 from banger.errors import Cancelled, CommandFailed
 from banger.images.bootset import copy_sparse, validate_rootfs
-from banger.images.bootstrap import bootstrap_debian
+from banger.images.bootstrap import bootstrap_debian, remove_tree
 from banger.images.customize import SSHD_SETTINGS
 from banger.ops.reporter import NullReporter
 from tests.helpers.rootfs_artifacts import TEST_IMAGE_FREE_BYTES, debian_rootfs_ext4
@@ -162,3 +162,22 @@ def test_failed_bootstrap_leaves_nothing(tmp_path: Path) -> None:
     assert not out_dir.exists() or list(out_dir.iterdir()) == []
     assert list(workdir.iterdir()) == []
     shutil.rmtree(workdir)
+
+
+def test_remove_tree_unmounts_before_deleting(tmp_path: Path) -> None:
+    # What a killed mmdebstrap leaves: filesystems mounted inside the chroot.
+    scratch = tmp_path / "bootstrap-x"
+    inner = scratch / "rootfs" / "proc"
+    inner.mkdir(parents=True)
+    proc.run(["mount", "-t", "tmpfs", "-o", "size=1m", "banger-test", inner])
+    try:
+        (inner / "host-file").write_text("must not matter")
+        nested = inner / "nested"
+        nested.mkdir()
+        proc.run(["mount", "-t", "tmpfs", "-o", "size=1m", "banger-test", nested])
+        remove_tree(scratch)
+        assert not scratch.exists()
+        assert str(scratch) not in Path("/proc/self/mounts").read_text()
+    finally:
+        for point in (inner / "nested", inner):
+            proc.run(["umount", point], check=False)

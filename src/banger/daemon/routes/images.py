@@ -1,11 +1,11 @@
-"""Images: register, promote, bootstrap, pull, list, show, delete, blob cache."""
+"""Images: register, promote, bootstrap, pull, build, list, show, delete, blob cache."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
 from banger.api.models import Image, Operation
-from banger.api.requests import ImageBootstrap, ImagePull, ImageRegister
+from banger.api.requests import ImageBootstrap, ImageBuild, ImagePull, ImageRegister
 from banger.daemon.routes.deps import services
 from banger.daemon.services import Services
 from banger.oci import BlobEntry
@@ -31,6 +31,11 @@ def bootstrap_image(body: ImageBootstrap, svc: Services = Depends(services)) -> 
 @router.post("/pull", response_model=Operation, status_code=202)
 def pull_image(body: ImagePull, svc: Services = Depends(services)) -> Operation:
     return svc.pull_service.start_pull(body)
+
+
+@router.post("/build", response_model=Operation, status_code=202)
+def build_image(body: ImageBuild, svc: Services = Depends(services)) -> Operation:
+    return svc.build_service.start_build(body)
 
 
 @router.get("/{name}", response_model=Image)

@@ -1,0 +1,197 @@
+"""The builder VM of `image build`: a hidden, short-lived VM that runs steps and powers off.
+
+It is not a row in the `vms` table (users never see or manage it), so it cannot take an
+`ip_leases` row (that table's vm_id references vms). It takes its address from the top
+of the subnet instead, where `allocate_ip` (lowest first) reaches only when the subnet is
+nearly full, and an in-process set keeps concurrent builds apart. Everything it acquires
+(address, tap, VMM process) is undone on the way out, success or not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Interface
+from pathlib import Path
+
+from banger.daemon.vm_boot import Booter, BootSet
+from banger.disks import debugfs
+from banger.errors import Conflict, Unavailable
+from banger.guest import GuestSettings, generate_host_keypair, kernel_cmdline, render_guest_files
+from banger.images.build_console import BuildDone, StepBegin, StepExit, StepOutput, Transcript
+from banger.network import create_tap, delete_tap, host_dns_servers, mac_for, tap_name
+from banger.ops.manager import OperationReporter
+from banger.vmm import Backend, Drive, NetIf, VMHandle, VMSpec
+
+BUSYBOX = Path("/bin/busybox")
+CONSOLE_LOG = "console.log"
+BUILD_DEVICE = "/dev/vdb"  # the second virtio drive, after the root disk
+POLL_SECONDS = 0.2
+POWEROFF_GRACE_SECONDS = 60.0
+
+
+class BuilderAddresses:
+    """Addresses for builder VMs: the highest free ones, never a leased one."""
+
+    def __init__(self, booter: Booter) -> None:
+        self.booter = booter
+        self._taken: set[IPv4Address] = set()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> IPv4Address:
+        net = self.booter.net
+        leased = {
+            IPv4Address(row["ip"])
+            for row in self.booter.db.query(
+                "SELECT ip FROM ip_leases WHERE subnet = ?", (self.booter.leases.subnet,)
+            )
+        }
+        with self._lock:
+            for address in reversed(list(net.subnet.hosts())):
+                if address != net.gateway and address not in leased | self._taken:
+                    self._taken.add(address)
+                    return address
+        raise Conflict(
+            f"subnet {net.subnet} has no free address for a builder VM",
+            hint="delete unused VMs, or configure a larger subnet",
+        )
+
+    def release(self, address: IPv4Address) -> None:
+        with self._lock:
+            self._taken.discard(address)
+
+
+@dataclass(frozen=True)
+class BuilderPlan:
+    builder_id: str
+    builder_dir: Path  # holds root.ext4, build.ext4, console.log, sockets, pidfile
+    root: Path
+    build_disk: Path
+    boot: BootSet
+    cpus: int
+    memory_mib: int
+    accel: str
+    nonce: str
+    steps: list[str]  # one summary per step
+    timeout_s: float
+
+
+def _settings(plan: BuilderPlan, booter: Booter, ip: IPv4Address) -> GuestSettings:
+    private, public = generate_host_keypair(plan.builder_dir / "hostkey")
+    dns = [IPv4Address(d) for d in booter.dns] or host_dns_servers()
+    return GuestSettings(
+        hostname="banger-builder",
+        mac=mac_for(plan.builder_id),
+        ip=IPv4Interface(f"{ip}/{booter.net.subnet.prefixlen}"),
+        gateway=booter.net.gateway,
+        dns=dns,
+        host_key_private=private,
+        host_key_public=public,
+        extra={"MODE": "build", "BUILD_DEVICE": BUILD_DEVICE},
+    )
+
+
+def _spec(plan: BuilderPlan, tap: str, mac: str) -> VMSpec:
+    return VMSpec(
+        vm_id=plan.builder_id,
+        name=plan.builder_id,
+        vm_dir=plan.builder_dir,
+        cpus=plan.cpus,
+        memory_mib=plan.memory_mib,
+        kernel=plan.boot.kernel,
+        initrd=plan.boot.initrd,
+        # quiet: fewer kernel messages interleaved with the step output on the console.
+        cmdline=kernel_cmdline(extra=["quiet"]),
+        drives=[
+            Drive(id="root", path=plan.root),
+            Drive(id="build", path=plan.build_disk, read_only=True),
+        ],
+        net=NetIf(tap=tap, mac=mac),
+        console_log=plan.builder_dir / CONSOLE_LOG,
+        accel=plan.accel,  # type: ignore[arg-type]
+    )
+
+
+def run_builder(
+    plan: BuilderPlan,
+    booter: Booter,
+    addresses: BuilderAddresses,
+    backend: Backend,
+    reporter: OperationReporter,
+) -> Transcript:
+    """Boot the builder, stream its steps into the operation log, return what it said.
+
+    Returns once the VMM has exited (or been killed); the caller judges the transcript.
+    """
+    with contextlib.ExitStack() as undo:
+        reporter.stage("builder network")
+        booter.ensure_network()
+        ip = addresses.acquire()
+        undo.callback(addresses.release, ip)
+        tap = tap_name(plan.builder_id)
+        create_tap(tap, booter.net.bridge)  # ip tuntap add dev TAP mode tap; ip link set ...
+        undo.callback(delete_tap, tap)  # ip link del TAP
+
+        settings = _settings(plan, booter, ip)
+        debugfs.write_files(plan.root, render_guest_files(settings, BUSYBOX))
+        spec = _spec(plan, tap, settings.mac)
+        backend.check_spec(spec, plan.boot.caps)
+        reporter.stage(f"boot builder ({backend.name}, {plan.accel})")
+        handle = backend.start(spec)
+        undo.callback(backend.kill, handle)  # a no-op once the VMM exited by itself
+        reporter.on_cancel(lambda: backend.kill(handle))
+        return _follow(plan, backend, handle, reporter)
+    raise AssertionError("unreachable")  # pragma: no cover - the with block returns
+
+
+def _report(plan: BuilderPlan, event: object, reporter: OperationReporter) -> None:
+    total = len(plan.steps)
+    if isinstance(event, StepBegin):
+        reporter.stage(f"step {event.step}/{total}: {plan.steps[event.step - 1]}")
+    elif isinstance(event, StepOutput):
+        reporter.log(event.line)
+    elif isinstance(event, StepExit):
+        reporter.log(f"step {event.step}/{total} exited with status {event.code}")
+    elif isinstance(event, BuildDone) and event.ok:
+        reporter.stage("builder powering off")
+
+
+def _follow(
+    plan: BuilderPlan, backend: Backend, handle: VMHandle, reporter: OperationReporter
+) -> Transcript:
+    """Tail the console log as it grows until the VMM exits (timeout and cancel aware)."""
+    transcript = Transcript(nonce=plan.nonce, steps=len(plan.steps))
+    console = plan.builder_dir / CONSOLE_LOG
+    deadline = time.monotonic() + plan.timeout_s
+    done_at: float | None = None
+    offset = 0
+    while True:
+        exited = backend.status(handle) == "stopped"
+        if console.exists():
+            with console.open("rb") as f:
+                f.seek(offset)
+                data = f.read()
+            offset += len(data)
+            for event in transcript.feed(data):
+                _report(plan, event, reporter)
+        if exited:
+            transcript.feed(b"\n")  # a last line without its newline still counts
+            reporter.check_cancelled()  # killed by a cancel: say so, not "stopped early"
+            return transcript
+        reporter.check_cancelled()
+        now = time.monotonic()
+        if transcript.done is not None and done_at is None:
+            done_at = now
+        if done_at is not None and now - done_at > POWEROFF_GRACE_SECONDS:
+            reporter.log("warning: the builder did not power off; killing it")
+            backend.kill(handle)
+            continue
+        if now > deadline:
+            raise Unavailable(
+                f"the build did not finish within {plan.timeout_s:g} seconds",
+                hint="a step may be waiting for input or the network; pass a longer "
+                "timeout or check the step's output above",
+            )
+        time.sleep(POLL_SECONDS)

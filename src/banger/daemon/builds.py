@@ -1,0 +1,191 @@
+"""`image build`: derive a managed image by running steps inside a builder VM.
+
+Flow (docs/image-build.md): clone the base rootfs into a private builder dir and give it
+room → write the build disk (steps, files, env, runner) → boot the builder in build mode
+(daemon/build_vm.py), streaming step output into the operation log → on success, check
+the filesystem, shrink it to content + free space (or grow it to --size) and register it
+through ImageService.create_managed (atomic rename, then the DB row). Any failure or a
+cancel unwinds everything: builder VMM, tap, address, builder dir, staged image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from banger import __version__
+from banger.api.models import Image, ImageSource, Operation
+from banger.api.requests import BuildStep, ImageBuild
+from banger.daemon.build_vm import BuilderAddresses, BuilderPlan, run_builder
+from banger.daemon.images import ROOTFS, ImageService
+from banger.daemon.vm_boot import Booter, boot_set
+from banger.daemon.vm_disks import choose_strategy
+from banger.daemon.vm_host import HostPolicy
+from banger.disks import ext4
+from banger.disks.clone import clone_disk
+from banger.errors import BangerError, InvalidArgument, StepFailed
+from banger.images import bootset
+from banger.images.build_console import Transcript
+from banger.images.build_disk import DiskStep, make_build_disk, summarize
+from banger.ops.manager import OperationReporter
+
+MIB = 2**20
+# Room the builder's root disk gets for the steps; the result is shrunk afterwards, and
+# the extra bytes of a sparse file cost nothing until written.
+BUILD_HEADROOM_BYTES = 4096 * MIB
+MIN_BUILDER_MEMORY_MIB = 512
+
+
+def disk_steps(steps: list[BuildStep]) -> list[DiskStep]:
+    """API steps → build-disk steps; copy sources must exist now, not halfway through."""
+    converted = []
+    for index, step in enumerate(steps, start=1):
+        src = Path(step.src) if step.src else None
+        if step.kind == "copy" and (src is None or not (src.is_file() or src.is_dir())):
+            raise InvalidArgument(
+                f"copy step {index}: {step.src} is not an existing file or directory",
+                hint="give an existing host path as SRC in --copy SRC:DST",
+            )
+        converted.append(DiskStep(step.kind, step.text, step.name, src, step.dst))
+    return converted
+
+
+def _tail(lines: list[str], count: int = 3) -> str:
+    return " | ".join(line.strip() for line in lines[-count:] if line.strip())
+
+
+def judge(transcript: Transcript, summaries: list[str]) -> None:
+    """Raise the error a finished builder's transcript calls for; return if it succeeded."""
+    failed = transcript.failed_step()
+    if failed is not None:
+        step, code = failed
+        tail = _tail(list(transcript.step_tail))
+        raise StepFailed(
+            f"step {step} ({summaries[step - 1]}) failed with exit code {code}"
+            + (f": {tail}" if tail else ""),
+            exit_code=code,
+            hint="see the step's output above; fix the step and build again",
+        )
+    if not transcript.succeeded:
+        where = f"during step {transcript.current}" if transcript.current else "before the end"
+        last = _tail(list(transcript.console_tail)) or "no output"
+        raise BangerError(
+            f"the builder VM stopped {where}: {last}",
+            hint="read the operation log (banger ops log ID); the base image may not boot",
+            code="build_failed",
+        )
+
+
+def finalize_disk(root: Path, *, size_bytes: int | None, free_bytes: int) -> int:
+    """e2fsck -fy, then shrink to content + free space, or to exactly size_bytes."""
+    ext4.fsck(root, fix=True)
+    if size_bytes is None:
+        return ext4.shrink_to_content(root, free_bytes=free_bytes).size_bytes
+    info = ext4.shrink_to_content(root, free_bytes=0)
+    if size_bytes < info.size_bytes:
+        raise InvalidArgument(
+            f"--size {size_bytes // MIB} MiB is smaller than the built content "
+            f"({info.size_bytes // MIB} MiB)",
+            hint="pass a larger --size, or --free SPACE to size it from the content",
+        )
+    if size_bytes > info.size_bytes:
+        ext4.grow(root, size_bytes)
+    return root.stat().st_size
+
+
+class BuildService:
+    def __init__(
+        self,
+        images: ImageService,
+        booter: Booter,
+        host: HostPolicy,
+        clone_strategy: str,
+        defaults: tuple[int, int],
+    ) -> None:
+        self.images, self.booter, self.host = images, booter, host
+        self.clone_strategy = clone_strategy
+        self.default_cpus, self.default_memory = defaults
+        self.addresses = BuilderAddresses(booter)
+
+    def start_build(self, req: ImageBuild) -> Operation:
+        base = self.images.get(req.from_image)
+        self.images.ensure_free(req.name)
+        kernel = self.images.resolve_kernel(req.kernel_ref or base.kernel)
+        steps = disk_steps(req.steps)
+        backend = self.host.backend(None)
+        boot = boot_set(base, kernel, backend.name)
+        summaries = [summarize(step) for step in steps]
+
+        def build(staging: Path, reporter: OperationReporter) -> tuple[ImageSource, dict[str, Any]]:
+            accel = self.host.accel(reporter)
+            builder_id = f"build-{secrets.token_hex(6)}"
+            layout = self.images.layout
+            with contextlib.ExitStack() as undo:
+                builder_dir = layout.tmp / builder_id
+                builder_dir.mkdir(mode=0o700)
+                undo.callback(shutil.rmtree, builder_dir, ignore_errors=True)
+                root = self._clone_base(base, builder_dir, req, reporter)
+                reporter.stage("build disk")
+                nonce = secrets.token_hex(8)
+                build_disk = builder_dir / "build.ext4"
+                make_build_disk(build_disk, builder_dir, steps, req.env, nonce)
+                plan = BuilderPlan(
+                    builder_id=builder_id,
+                    builder_dir=builder_dir,
+                    root=root,
+                    build_disk=build_disk,
+                    boot=boot,
+                    cpus=req.cpus or self.default_cpus,
+                    memory_mib=req.memory_mib or max(self.default_memory, MIN_BUILDER_MEMORY_MIB),
+                    accel=accel,
+                    nonce=nonce,
+                    steps=summaries,
+                    timeout_s=req.timeout_s,
+                )
+                transcript = run_builder(plan, self.booter, self.addresses, backend, reporter)
+                judge(transcript, summaries)
+                reporter.stage("finalize disk")
+                free = req.free_mib * MIB if req.free_mib is not None else self.images.free_bytes
+                size = req.size_mib * MIB if req.size_mib else None
+                final_size = finalize_disk(root, size_bytes=size, free_bytes=free)
+                reporter.log(f"root filesystem: {final_size // MIB} MiB")
+                root.rename(staging / ROOTFS)
+            provenance = {
+                "base": base.name,
+                "base_id": base.id,
+                "base_digest": base.source.digest,
+                "steps": summaries,
+                "env": sorted(req.env),
+                "banger_version": __version__,
+                "built_at": datetime.now(UTC).isoformat(),
+            }
+            source = ImageSource(kind="build", ref=base.name, digest=base.source.digest)
+            return source, {"config": base.config, "provenance": provenance}
+
+        return self.images.ops.start(
+            "image.build",
+            req.name,
+            lambda r: self.images.create_managed("image.build", req.name, kernel, r, build),
+        )
+
+    def _clone_base(
+        self, base: Image, builder_dir: Path, req: ImageBuild, reporter: OperationReporter
+    ) -> Path:
+        """A private copy of the base rootfs with room for the steps (the base is untouched)."""
+        rootfs = Path(base.files["rootfs"])
+        bootset.validate_rootfs(rootfs)
+        reporter.stage(f"clone {base.name}")
+        root = builder_dir / "root.ext4"
+        strategy = choose_strategy(self.clone_strategy, builder_dir.parent)
+        if strategy == "dm-snapshot":
+            strategy = "copy"  # the builder's disk must be a plain file we can resize
+        clone_disk(rootfs, root, strategy, reporter=reporter)
+        target = rootfs.stat().st_size + BUILD_HEADROOM_BYTES
+        if req.size_mib:
+            target = max(target, req.size_mib * MIB)
+        ext4.grow(root, target)
+        return root
