@@ -14,7 +14,6 @@ Policy per case (docs/oci-import.md has the reasoning):
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import itertools
 import tarfile
@@ -25,6 +24,7 @@ import zstandard
 
 from banger.errors import InvalidArgument
 from banger.oci.models import ReplayLimits
+from banger.oci.prefetch import PrefetchReader
 from banger.oci.tree import ImageTree, ImageTreeError, Inode, Kind
 
 WHITEOUT_PREFIX = ".wh."
@@ -41,26 +41,6 @@ class StagingFull(Exception):
 
     Not a user-facing error: the caller retries the replay in a roomier place.
     """
-
-
-class _HashingReader(io.RawIOBase):
-    """Hashes and counts the decompressed stream, to verify the layer's diff_id."""
-
-    def __init__(self, inner: BinaryIO) -> None:
-        self.inner = inner
-        self.sha = hashlib.sha256()
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self.inner.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        self.sha.update(data)
-        self.count += n
-        return n
 
 
 def open_decompressed(path: Path) -> BinaryIO:
@@ -102,7 +82,7 @@ class LayerReplayer:
                 hint="raise ReplayLimits.max_layers",
             )
         stream = open_decompressed(blob)
-        reader = _HashingReader(stream)
+        reader = PrefetchReader(stream)
         buffered = io.BufferedReader(reader, 1024 * 1024)
         try:
             with tarfile.open(fileobj=buffered, mode="r|", errors="surrogateescape") as archive:
@@ -119,6 +99,7 @@ class LayerReplayer:
                 hint="the image is corrupt or uses an unsupported layer format",
             ) from None
         finally:
+            reader.close()  # stops the worker before its stream goes away
             stream.close()
         actual = "sha256:" + reader.sha.hexdigest()
         if diff_id and actual != diff_id:
