@@ -7,15 +7,21 @@ FailedPrecondition naming the Debian package that provides it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import queue
 import shutil
+import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
-from banger.errors import CommandFailed, FailedPrecondition, Unavailable
+from banger.errors import Cancelled, CommandFailed, FailedPrecondition, Unavailable
 
 log = logging.getLogger("banger.proc")
 
@@ -125,3 +131,71 @@ def run(
         if check:
             raise CommandFailed(args, proc.returncode, stderr, hint=hint)
     return Completed(args, proc.returncode, stdout, stderr)
+
+
+def stream(
+    argv: Sequence[str | os.PathLike[str]],
+    on_line: Callable[[str], None],
+    *,
+    timeout: float,
+    cancelled: Callable[[], bool] = lambda: False,
+    hint: str | None = None,
+) -> None:
+    """Run argv, handing each line of its merged output to `on_line` as it appears.
+
+    For long tools (mmdebstrap, ...) whose progress a user should see live. Cancellation
+    and the timeout kill the tool's whole process group, so no grandchild is left running.
+    """
+    args = [os.fspath(a) for a in argv]
+    if "/" not in args[0]:
+        args[0] = which(args[0])
+    log.debug("stream: %s", " ".join(args))
+    child = subprocess.Popen(
+        args,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    assert child.stdout is not None
+    tail: list[str] = []
+    lines: queue.Queue[str | None] = queue.Queue()
+    reader = threading.Thread(target=_pump, args=(child.stdout, lines), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout
+    stopped_why: str | None = None
+    while True:
+        try:
+            line = lines.get(timeout=0.2)
+        except queue.Empty:
+            line = ""
+        if line is None:
+            break
+        if line:
+            tail = [*tail[-19:], line]
+            on_line(line)
+        if cancelled():
+            stopped_why = "cancelled"
+        elif time.monotonic() > deadline:
+            stopped_why = "timeout"
+        if stopped_why:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            break
+    returncode = child.wait()
+    reader.join(timeout=5)
+    if stopped_why == "cancelled":
+        raise Cancelled(f"{Path(args[0]).name} was cancelled")
+    if stopped_why == "timeout":
+        raise Unavailable(
+            f"{Path(args[0]).name} did not finish within {timeout:g} seconds",
+            hint=hint or "the host may be overloaded; retry",
+        )
+    if returncode != 0:
+        raise CommandFailed(args, returncode, "\n".join(tail), hint=hint)
+
+
+def _pump(pipe: IO[bytes], lines: queue.Queue[str | None]) -> None:
+    for raw in pipe:
+        lines.put(raw.decode(errors="replace").rstrip("\n"))
+    lines.put(None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import time
 from pathlib import Path
 
 import banger.disks.ext4 as ext4_module
@@ -45,9 +46,13 @@ def debian_rootfs_ext4() -> Path:
     with open(directory / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         if image.is_file():
+            os.utime(image)  # marks it in use for the stale sweep below
             return image
+        # Another checkout's tests may be using an image of another stamp right now:
+        # only images nobody has touched for a day are stale.
         for stale in directory.glob("debian-bookworm-*.ext4"):
-            stale.unlink()
+            if time.time() - stale.stat().st_mtime > 86400:
+                stale.unlink()
         bootstrap_debian(
             image,
             free_bytes=TEST_IMAGE_FREE_BYTES,

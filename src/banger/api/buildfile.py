@@ -125,13 +125,21 @@ def load_build_file(path: Path, overrides: dict[str, Any] | None = None) -> Imag
         ) from None
     base = path.parent
     steps = []
-    for item in parsed.step:
-        if item.run is not None:
-            steps.append(BuildStep(kind="run", text=item.run))
-        elif item.script is not None:
-            steps.append(script_step(base / Path(item.script).expanduser()))
-        else:
-            steps.append(split_copy(item.copy_ or "", base))
+    for index, item in enumerate(parsed.step):
+        try:
+            if item.run is not None:
+                steps.append(BuildStep(kind="run", text=item.run))
+            elif item.script is not None:
+                steps.append(script_step(base / Path(item.script).expanduser()))
+            else:
+                steps.append(split_copy(item.copy_ or "", base))
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"{path}: step.{index}: {exc.message}", hint=exc.hint) from None
+        except ValidationError as exc:
+            message = exc.errors()[0]["msg"]
+            raise InvalidArgument(
+                f"{path}: step.{index}: {message}", hint="see docs/image-build.md"
+            ) from None
     body: dict[str, Any] = {
         "from_image": parsed.from_,
         "name": parsed.name,

@@ -11,6 +11,7 @@ from banger.cli.common import host_path, run_operation
 from banger.cli.context import JSON_OPTION, state, wants_json
 from banger.cli.image_build import build
 from banger.cli.output import print_fields, print_json, print_table
+from banger.errors import InvalidArgument
 
 app = typer.Typer(help="Images: complete boot sets (rootfs, kernel, initrd, work seed).")
 app.command()(build)
@@ -132,3 +133,57 @@ def delete(ctx: typer.Context, name: str) -> None:
     """Delete an image (refused while a VM uses it)."""
     state(ctx).client.delete(f"/images/{name}")
     typer.echo(f"image {name} deleted")
+
+
+@app.command()
+def pull(
+    ctx: typer.Context,
+    ref: str = typer.Argument(
+        ..., help="e.g. debian:bookworm, ghcr.io/o/r@sha256:..., 127.0.0.1:5000/x:t"
+    ),
+    kernel_ref: str | None = typer.Option(None, "--kernel-ref", help="kernel to boot it with"),
+    name: str | None = typer.Option(None, "--name", help="default: from the reference"),
+    platform: str = typer.Option("linux/amd64", "--platform"),
+    size: int | None = typer.Option(None, "--size", help="rootfs size in MiB"),
+    free: int | None = typer.Option(None, "--free", help="free MiB on top of the content"),
+    insecure: bool = typer.Option(False, "--insecure", help="plain HTTP to this registry"),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Pull an OCI image from any registry into a bootable, correctly-owned image."""
+    if size is not None and free is not None:
+        raise InvalidArgument("--size and --free exclude each other", hint="give one of them")
+    docker_config = Path.home() / ".docker" / "config.json"
+    body = {
+        "ref": ref,
+        "kernel_ref": kernel_ref,
+        "name": name,
+        "platform": platform,
+        "size_mib": size,
+        "free_mib": free,
+        "insecure": insecure,
+        "docker_config": str(docker_config) if docker_config.is_file() else None,
+    }
+    result = run_operation(ctx, "/images/pull", body, as_json=wants_json(ctx, json))
+    _done(ctx, wants_json(ctx, json), result, "pulled")
+
+
+cache_app = typer.Typer(help="The content-addressed blob cache of pulled layers.")
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("list")
+def cache_list(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
+    """List cached blobs."""
+    entries = state(ctx).client.get("/image-cache")
+    if wants_json(ctx, json):
+        print_json(entries)
+        return
+    rows = [{"digest": e["digest"], "size": f"{e['size'] / 2**20:.1f} MiB"} for e in entries]
+    print_table(rows, ["digest", "size"], empty="the blob cache is empty")
+
+
+@cache_app.command("prune")
+def cache_prune(ctx: typer.Context) -> None:
+    """Remove cached blobs no image was built from."""
+    freed = state(ctx).client.post("/image-cache/prune")["freed_bytes"]
+    typer.echo(f"freed {freed / 2**20:.1f} MiB")

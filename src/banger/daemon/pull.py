@@ -95,10 +95,10 @@ class PullService:
         return cache_list(self.cache_dir)
 
     def prune(self) -> int:
-        """Drop every cached blob that no pulled image lists as one of its layers."""
-        keep = {
-            layer
-            for image in self.images.images.list()
-            for layer in image.provenance.get("layers", [])
-        }
+        """Drop cached blobs and built rootfs that no existing image came from."""
+        keep: set[str] = set()
+        for image in self.images.images.list():
+            keep.update(image.provenance.get("layers", []))
+            if image.source.kind == "pull" and image.source.digest:
+                keep.add(image.source.digest)
         return cache_prune(self.cache_dir, keep)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import secrets
 import shutil
@@ -13,11 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from banger.api.models import DoctorCheck
+from banger.disks.clone import reflink_supported
 from banger.doctor.kvm import probe_kvm
 from banger.errors import BangerError
 from banger.proc import DEBIAN_PACKAGE, run, which
 
-_FICLONE = 0x40049409
 _PROBE_TABLE = """table ip banger_probe {
     chain c {
         type nat hook postrouting priority 100;
@@ -203,16 +202,12 @@ def check_device_mapper() -> DoctorCheck:
 def check_reflink(state_dir: Path) -> DoctorCheck:
     probe_dir = state_dir if state_dir.is_dir() else Path(tempfile.gettempdir())
     try:
-        with (
-            tempfile.NamedTemporaryFile(dir=probe_dir) as src,
-            tempfile.NamedTemporaryFile(dir=probe_dir) as dst,
-        ):
-            src.write(b"banger")
-            src.flush()
-            fcntl.ioctl(dst.fileno(), _FICLONE, src.fileno())
-        ok, detail = True, f"{probe_dir} supports reflink clones"
-    except OSError as exc:
-        ok, detail = False, f"{probe_dir}: no reflink ({exc.strerror}); sparse copies are used"
+        ok = reflink_supported(probe_dir)
+        detail = f"{probe_dir} " + (
+            "supports reflink clones" if ok else "has no reflink; sparse copies are used"
+        )
+    except (BangerError, OSError) as exc:
+        ok, detail = False, f"{probe_dir}: cannot probe reflink ({exc})"
     return _check(
         "reflink", ok, detail, "optional: put state_dir on btrfs or xfs (reflink=1)", required=False
     )

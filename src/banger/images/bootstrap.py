@@ -16,7 +16,7 @@ from pathlib import Path
 
 from banger import proc
 from banger.disks.ext4 import make_ext4
-from banger.errors import BangerError, InvalidArgument
+from banger.errors import BangerError, Cancelled, InvalidArgument
 from banger.images.customize import customize_rootfs
 from banger.ops.reporter import Reporter
 
@@ -167,6 +167,14 @@ def _installed_packages(root: Path) -> list[str]:
     return sorted(line for line in result.stdout.splitlines() if line)
 
 
+def _is_cancelled(reporter: Reporter) -> bool:
+    try:
+        reporter.check_cancelled()
+    except Cancelled:
+        return True
+    return False
+
+
 def bootstrap_debian(
     out_ext4: Path,
     *,
@@ -195,14 +203,13 @@ def bootstrap_debian(
 
         reporter.stage("debootstrap")
         reporter.log(f"mmdebstrap {suite} from {mirror}")
-        result = proc.run(
+        proc.stream(
             mmdebstrap_argv(tree, suite=suite, mirror=mirror, extra_packages=extras),
+            reporter.log,
             timeout=_BOOTSTRAP_TIMEOUT,
+            cancelled=lambda: _is_cancelled(reporter),
             hint=f"check that {mirror} is reachable and the package names exist in {suite}",
         )
-        for line in (result.stdout + result.stderr).splitlines():
-            reporter.log(line)
-        reporter.check_cancelled()
 
         reporter.stage("customize")
         customize_rootfs(tree, reporter.log)

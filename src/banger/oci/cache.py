@@ -20,6 +20,7 @@ from typing import BinaryIO
 from banger.errors import InvalidArgument
 from banger.oci.models import BlobEntry
 from banger.oci.reference import is_digest
+from banger.oci.rootfs_cache import RootfsCache
 
 
 class BlobCache:
@@ -126,10 +127,17 @@ def sha256_file(path: Path) -> str:
 
 
 def cache_list(cache_dir: Path) -> list[BlobEntry]:
-    """Every verified blob in the cache, sorted by digest."""
-    return BlobCache(cache_dir).list()
+    """Every verified blob (sorted by digest), then every built rootfs (kind "rootfs")."""
+    rootfs = [
+        BlobEntry(
+            digest=e.manifest_digest, size=e.size, last_used=e.last_used, kind="rootfs", key=e.key
+        )
+        for e in RootfsCache(cache_dir).list()
+    ]
+    return BlobCache(cache_dir).list() + rootfs
 
 
 def cache_prune(cache_dir: Path, keep: set[str]) -> int:
-    """Delete every cached blob whose digest is not in keep (and stale tmp files); bytes freed."""
-    return BlobCache(cache_dir).prune(keep)
+    """Delete cached blobs whose digest is not in keep, built rootfs whose manifest digest
+    is not in keep, and stale tmp files; returns bytes freed."""
+    return BlobCache(cache_dir).prune(keep) + RootfsCache(cache_dir).prune(keep)

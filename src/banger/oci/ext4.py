@@ -2,10 +2,10 @@
 
 Route: regular files, directories and symlinks are materialized in a staging directory
 (file data is hard-linked from the numbered content files, so nothing is copied twice),
-`mke2fs -d` copies them in, then ONE `debugfs -w -f` batch sets what the host staging
-cannot carry without root chown semantics or fakeroot: uid/gid, full mode bits, mtimes,
-xattrs, device nodes and FIFOs (which therefore never exist on the host), and link counts
-of hard-linked special files. `e2fsck -fn` checks the result.
+`mke2fs -d` copies them in, then ONE `debugfs -w -f` batch sets the rest: device nodes and
+FIFOs (which therefore never exist on the host), link counts of hard-linked special files,
+and — unless running as root, where host_meta sets them on the staged inodes for mke2fs to
+copy — uid/gid, full mode bits, times and xattrs. `e2fsck -fn` checks the result.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 MiB = 1024 * 1024
@@ -44,6 +46,8 @@ class PulledImage(BaseModel):
 
 
 class BlobEntry(BaseModel):
-    digest: str
-    size: int
+    digest: str  # the blob's digest; for a built rootfs, the image's manifest digest
+    size: int  # bytes on disk
     last_used: float  # mtime of the cached file, refreshed on each cache hit
+    kind: Literal["blob", "rootfs"] = "blob"
+    key: str = ""  # rootfs only: the build key (manifest, platform, sizes, limits, builder)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import subprocess
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from banger.images.bootset import copy_sparse
 from tests.helpers.daemon import RunningDaemon, make_daemon
 from tests.helpers.kernel_artifacts import debian_kernel_deb
+from tests.helpers.rootfs_artifacts import cache_dir as rootfs_cache_dir
 from tests.helpers.rootfs_artifacts import debian_rootfs_ext4
 
 
@@ -25,7 +28,9 @@ def buildd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
     daemon.start()
     try:
         daemon.cli("kernel", "import", str(debian_kernel_deb()), "--name", "debian", check=True)
-        daemon.cli("image", "register", "--name", "deb", "--rootfs", str(debian_rootfs_ext4()),
+        # A private copy: other test runs may replace the shared cached image meanwhile.
+        base = private_debian_rootfs(root / "debian.ext4")
+        daemon.cli("image", "register", "--name", "deb", "--rootfs", str(base),
                    "--kernel-ref", "debian", check=True)  # fmt: skip
         yield daemon
     finally:
@@ -34,6 +39,18 @@ def buildd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
         with daemon.http() as client:
             client.post("/network/teardown")
         daemon.stop()
+
+
+def private_debian_rootfs(dest: Path) -> Path:
+    """Copy the cached Debian image under the cache's lock (others may replace it)."""
+    for _ in range(3):
+        image = debian_rootfs_ext4()
+        with open(rootfs_cache_dir() / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if image.is_file():
+                copy_sparse(image, dest)
+                return dest
+    raise AssertionError("the cached Debian image kept disappearing")
 
 
 def image_names(daemon: RunningDaemon) -> set[str]:

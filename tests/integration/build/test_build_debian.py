@@ -12,7 +12,6 @@ import pytest
 from banger.disks import debugfs
 from banger.errors import NotFound
 from tests.helpers.daemon import RunningDaemon
-from tests.helpers.rootfs_artifacts import debian_rootfs_ext4
 
 from .conftest import all_taps, build_leftovers, image_json, image_names, rootfs_of
 
@@ -20,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_build_with_run_copy_script_then_boot(buildd: RunningDaemon, tmp_path: Path) -> None:
-    base = debian_rootfs_ext4()
+    base = Path(image_json(buildd, "deb")["files"]["rootfs"])
     base_digest = hashlib.sha256(base.read_bytes()).hexdigest()
     payload = tmp_path / "app.conf"
     payload.write_text("answer = 42\n")

@@ -23,6 +23,8 @@ def test_core_loop(vmd: RunningDaemon, tmp_path: Path) -> None:
 
     assert vmd.cli("vm", "exec", "t1", "--", "sh", "-c", "exit 7").returncode == 7
     assert vmd.cli("vm", "exec", "t1", "--", "hostname", check=True).stdout.strip() == "t1"
+    console = vmd.cli("vm", "logs", "t1", check=True).stdout
+    assert "banger-init: exec /sbin/init" in console and "Linux version" in console
 
     payload = tmp_path / "payload.bin"
     payload.write_bytes(bytes(range(256)) * 64)

@@ -1,0 +1,88 @@
+"""register -> promote -> list -> delete, with refusals for objects still in use."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.daemon import RunningDaemon
+from tests.helpers.rootfs_artifacts import debian_rootfs_ext4
+
+pytestmark = pytest.mark.integration
+
+
+def _sha(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def test_register_promote_delete_round_trip(vmd: RunningDaemon, tmp_path: Path) -> None:
+    source = tmp_path / "root.ext4"
+    shutil.copyfile(debian_rootfs_ext4(), source)
+    before = _sha(source)
+    vmd.cli(
+        "image",
+        "register",
+        "--name",
+        "mine",
+        "--rootfs",
+        str(source),
+        "--kernel-ref",
+        "debian",
+        check=True,
+    )
+    shown = json.loads(vmd.cli("image", "show", "mine", "--json", check=True).stdout)
+    assert not shown["managed"] and shown["files"]["rootfs"] == str(source)
+
+    vmd.cli("image", "promote", "mine", check=True)
+    promoted = json.loads(vmd.cli("image", "show", "mine", "--json", check=True).stdout)
+    owned = Path(promoted["files"]["rootfs"])
+    assert promoted["managed"] and owned.is_relative_to(vmd.state_dir / "images")
+    assert _sha(owned) == before and _sha(source) == before  # copy verified, source untouched
+    names = [i["name"] for i in json.loads(vmd.cli("image", "list", "--json", check=True).stdout)]
+    assert "mine" in names
+
+    # In use: the kernel by images, the image by a VM.
+    refused = vmd.cli("kernel", "delete", "debian")
+    assert refused.returncode != 0 and "mine" in refused.stderr and "deb" in refused.stderr
+    vmd.cli("vm", "create", "--image", "mine", "--name", "holder", "--no-start", check=True)
+    refused = vmd.cli("image", "delete", "mine")
+    assert refused.returncode != 0 and "holder" in refused.stderr
+    vmd.cli("vm", "delete", "holder", check=True)
+
+    vmd.cli("image", "delete", "mine", check=True)
+    assert not owned.parent.exists()
+    assert source.exists() and _sha(source) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--rootfs", "/nonexistent/root.ext4", "--kernel-ref", "debian"], "does not exist"),
+        (["--rootfs", "/etc/hostname", "--kernel-ref", "debian"], "not an ext4"),
+        (["--rootfs", "ROOTFS", "--kernel", "/etc/hostname"], "kernel"),
+        (["--rootfs", "ROOTFS"], "exactly one of --kernel-ref and --kernel"),
+        (["--rootfs", "ROOTFS", "--kernel-ref", "nope"], "no kernel named 'nope'"),
+    ],
+)
+def test_bad_registrations_are_one_line(vmd: RunningDaemon, args: list[str], needle: str) -> None:
+    args = [str(debian_rootfs_ext4()) if a == "ROOTFS" else a for a in args]
+    out = vmd.cli("image", "register", "--name", "bad", *args)
+    assert out.returncode != 0
+    assert needle in out.stderr and out.stderr.strip().count("\n") == 0
+    assert vmd.cli("image", "show", "bad").returncode != 0
+
+
+def test_kernel_show_lists_host_paths(vmd: RunningDaemon) -> None:
+    kernel = json.loads(vmd.cli("kernel", "show", "debian", "--json", check=True).stdout)
+    assert kernel["arch"] == "x86_64" and kernel["initrd_generated"]
+    for key in ("vmlinux", "bzImage", "initrd", "modules"):
+        assert Path(kernel["files"][key]).exists(), key
+    assert Path(kernel["files"]["vmlinux"]).read_bytes()[:4] == b"\x7fELF"
