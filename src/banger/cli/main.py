@@ -58,24 +58,9 @@ def version(ctx: typer.Context, json: bool = typer.Option(False, "--json")) -> N
 
 
 def main() -> None:
+    """Usage errors are typer's (usage line, exit 2); banger errors are one line, exit 1."""
     try:
-        # Without standalone mode click returns a typer.Exit's code instead of exiting.
-        code = app(standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else 0)
+        app()
     except BangerError as exc:
         print_error(exc.one_line())
         sys.exit(1)
-    except KeyboardInterrupt:
-        print_error("interrupted")
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(1)
-    except Exception as exc:  # click usage errors come as ClickException
-        from click import ClickException
-
-        if isinstance(exc, ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

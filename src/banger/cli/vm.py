@@ -41,6 +41,21 @@ def _report(ctx: typer.Context, as_json: bool, result: dict[str, object], verb: 
         typer.echo(f"VM {vm.name} {verb}" + (f" at {vm.ip}" if vm.ip else ""))
 
 
+def _lifecycle(
+    ctx: typer.Context,
+    name: str,
+    verb: str,
+    flags: dict[str, bool],
+    json_flag: bool,
+    state_word: str,
+) -> None:
+    """POST /vms/NAME/VERB as a followed operation, then say what state the VM is in."""
+    as_json = wants_json(ctx, json_flag)
+    query = "&".join(f"{key}={str(value).lower()}" for key, value in flags.items())
+    result = run_operation(ctx, f"/vms/{name}/{verb}?{query}", {}, as_json=as_json)
+    _report(ctx, as_json, result, state_word)
+
+
 @app.command()
 def create(
     ctx: typer.Context,
@@ -80,10 +95,7 @@ def start(
     json: bool = JSON_OPTION,
 ) -> None:
     """Boot a stopped VM (its disk keeps its contents)."""
-    result = run_operation(
-        ctx, f"/vms/{name}/start?wait={str(wait).lower()}", {}, as_json=wants_json(ctx, json)
-    )
-    _report(ctx, wants_json(ctx, json), result, "running")
+    _lifecycle(ctx, name, "start", {"wait": wait}, json, "running")
 
 
 @app.command()
@@ -94,10 +106,7 @@ def stop(
     json: bool = JSON_OPTION,
 ) -> None:
     """Shut a VM down (ACPI power button, then signals after a timeout)."""
-    result = run_operation(
-        ctx, f"/vms/{name}/stop?force={str(force).lower()}", {}, as_json=wants_json(ctx, json)
-    )
-    _report(ctx, wants_json(ctx, json), result, "stopped")
+    _lifecycle(ctx, name, "stop", {"force": force}, json, "stopped")
 
 
 @app.command()
@@ -108,10 +117,7 @@ def restart(
     json: bool = JSON_OPTION,
 ) -> None:
     """Stop and start a VM."""
-    result = run_operation(
-        ctx, f"/vms/{name}/restart?wait={str(wait).lower()}", {}, as_json=wants_json(ctx, json)
-    )
-    _report(ctx, wants_json(ctx, json), result, "running")
+    _lifecycle(ctx, name, "restart", {"wait": wait}, json, "running")
 
 
 @app.command()

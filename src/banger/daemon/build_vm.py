@@ -1,16 +1,14 @@
 """The builder VM of `image build`: a hidden, short-lived VM that runs steps and powers off.
 
-It is not a row in the `vms` table (users never see or manage it), so it cannot take an
-`ip_leases` row (that table's vm_id references vms). It takes its address from the top
-of the subnet instead, where `allocate_ip` (lowest first) reaches only when the subnet is
-nearly full, and an in-process set keeps concurrent builds apart. Everything it acquires
-(address, tap, VMM process) is undone on the way out, success or not.
+It is not a row in the `vms` table (users never see or manage it); its address is an
+`ip_leases` row owned by "build-<id>", so VMs and builders never share one, and the daemon
+releases such leases (and their taps) at start-up, since no build survives a restart.
+Everything it acquires (address, tap, VMM process) is undone on the way out.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface
@@ -18,7 +16,7 @@ from pathlib import Path
 
 from banger.daemon.vm_boot import Booter, BootSet
 from banger.disks import debugfs
-from banger.errors import Conflict, Unavailable
+from banger.errors import Unavailable
 from banger.guest import GuestSettings, generate_host_keypair, kernel_cmdline, render_guest_files
 from banger.images.build_console import BuildDone, StepBegin, StepExit, StepOutput, Transcript
 from banger.network import create_tap, delete_tap, host_dns_servers, mac_for, tap_name
@@ -32,35 +30,11 @@ POLL_SECONDS = 0.2
 POWEROFF_GRACE_SECONDS = 60.0
 
 
-class BuilderAddresses:
-    """Addresses for builder VMs: the highest free ones, never a leased one."""
+BUILDER_LEASE_PREFIX = "build-"
 
-    def __init__(self, booter: Booter) -> None:
-        self.booter = booter
-        self._taken: set[IPv4Address] = set()
-        self._lock = threading.Lock()
 
-    def acquire(self) -> IPv4Address:
-        net = self.booter.net
-        leased = {
-            IPv4Address(row["ip"])
-            for row in self.booter.db.query(
-                "SELECT ip FROM ip_leases WHERE subnet = ?", (self.booter.leases.subnet,)
-            )
-        }
-        with self._lock:
-            for address in reversed(list(net.subnet.hosts())):
-                if address != net.gateway and address not in leased | self._taken:
-                    self._taken.add(address)
-                    return address
-        raise Conflict(
-            f"subnet {net.subnet} has no free address for a builder VM",
-            hint="delete unused VMs, or configure a larger subnet",
-        )
-
-    def release(self, address: IPv4Address) -> None:
-        with self._lock:
-            self._taken.discard(address)
+def builder_lease_owner(builder_id: str) -> str:
+    return BUILDER_LEASE_PREFIX + builder_id
 
 
 @dataclass(frozen=True)
@@ -117,7 +91,6 @@ def _spec(plan: BuilderPlan, tap: str, mac: str) -> VMSpec:
 def run_builder(
     plan: BuilderPlan,
     booter: Booter,
-    addresses: BuilderAddresses,
     backend: Backend,
     reporter: OperationReporter,
 ) -> Transcript:
@@ -128,8 +101,9 @@ def run_builder(
     with contextlib.ExitStack() as undo:
         reporter.stage("builder network")
         booter.ensure_network()
-        ip = addresses.acquire()
-        undo.callback(addresses.release, ip)
+        owner = builder_lease_owner(plan.builder_id)
+        ip = booter.leases.acquire(owner, booter.net)
+        undo.callback(booter.leases.release, owner)
         tap = tap_name(plan.builder_id)
         create_tap(tap, booter.net.bridge)  # ip tuntap add dev TAP mode tap; ip link set ...
         undo.callback(delete_tap, tap)  # ip link del TAP

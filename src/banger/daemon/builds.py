@@ -20,7 +20,7 @@ from typing import Any
 from banger import __version__
 from banger.api.models import Image, ImageSource, Operation
 from banger.api.requests import BuildStep, ImageBuild
-from banger.daemon.build_vm import BuilderAddresses, BuilderPlan, run_builder
+from banger.daemon.build_vm import BuilderPlan, run_builder
 from banger.daemon.images import ROOTFS, ImageService
 from banger.daemon.vm_boot import Booter, boot_set
 from banger.daemon.vm_disks import choose_strategy
@@ -109,7 +109,6 @@ class BuildService:
         self.images, self.booter, self.host = images, booter, host
         self.clone_strategy = clone_strategy
         self.default_cpus, self.default_memory = defaults
-        self.addresses = BuilderAddresses(booter)
 
     def start_build(self, req: ImageBuild) -> Operation:
         base = self.images.get(req.from_image)
@@ -146,7 +145,7 @@ class BuildService:
                     steps=summaries,
                     timeout_s=req.timeout_s,
                 )
-                transcript = run_builder(plan, self.booter, self.addresses, backend, reporter)
+                transcript = run_builder(plan, self.booter, backend, reporter)
                 judge(transcript, summaries)
                 reporter.stage("finalize disk")
                 free = req.free_mib * MIB if req.free_mib is not None else self.images.free_bytes

@@ -12,7 +12,9 @@ import json
 import logging
 import socket
 import struct
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -36,6 +38,27 @@ def _supplementary_groups(pid: int) -> set[int]:
     except (OSError, ValueError):
         pass
     return set()
+
+
+PEER_SCOPE_KEY = "banger.peer"
+
+
+@dataclass(frozen=True)
+class Peer:
+    """Who sent a request: what the daemon checks host paths against (see access.py)."""
+
+    pid: int
+    uid: int
+    gids: frozenset[int]
+
+
+def _with_peer(app: Any, peer: Peer) -> Any:
+    """Wrap the ASGI app so every request on this connection carries its peer."""
+
+    async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await app({**scope, PEER_SCOPE_KEY: peer}, receive, send)
+
+    return asgi
 
 
 def peer_allowed(pid: int, uid: int, gid: int, group_gid: int | None, daemon_uid: int) -> bool:
@@ -87,6 +110,9 @@ def make_protocol(group: str, daemon_uid: int) -> type[H11Protocol]:
                     self.refusal = refusal_response(uid, group)
                     asyncio.get_running_loop().call_later(5, transport.close)
                     return
+                self.app = _with_peer(
+                    self.app, Peer(pid, uid, frozenset({gid}) | _supplementary_groups(pid))
+                )
             super().connection_made(transport)
 
         def data_received(self, data: bytes) -> None:

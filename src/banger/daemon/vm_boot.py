@@ -72,30 +72,35 @@ def boot_set(image: Image, kernel: Kernel | None, backend: str) -> BootSet:
 
 
 class Leases:
-    """IP leases in SQLite: the table's primary key makes a double allocation impossible."""
+    """IP leases in SQLite: the table's primary key makes a double allocation impossible.
+
+    An owner is a VM id, or "build-<id>" for a builder VM (no build outlives the daemon,
+    so those are released at start-up).
+    """
 
     def __init__(self, db: Database, subnet: str) -> None:
         self.db, self.subnet = db, subnet
 
-    def acquire(self, vm_id: str, net: NetworkConfig) -> IPv4Address:
+    def acquire(self, owner: str, net: NetworkConfig) -> IPv4Address:
         for _ in range(net.subnet.num_addresses):
-            used = {
-                IPv4Address(r["ip"])
-                for r in self.db.query("SELECT ip FROM ip_leases WHERE subnet = ?", (self.subnet,))
-            }
-            ip = allocate_ip(net.subnet, used, gateway=net.gateway)
+            rows = self.db.query("SELECT ip FROM ip_leases WHERE subnet = ?", (self.subnet,))
+            ip = allocate_ip(net.subnet, {IPv4Address(r["ip"]) for r in rows}, gateway=net.gateway)
             try:
                 self.db.execute(
-                    "INSERT INTO ip_leases (subnet, ip, vm_id) VALUES (?,?,?)",
-                    (self.subnet, str(ip), vm_id),
+                    "INSERT INTO ip_leases (subnet, ip, owner) VALUES (?,?,?)",
+                    (self.subnet, str(ip), owner),
                 )
                 return ip
             except sqlite3.IntegrityError:
-                continue
+                continue  # another create took it between our read and insert
         raise FailedPrecondition("could not allocate an IP address", hint="retry")
 
-    def release(self, vm_id: str) -> None:
-        self.db.execute("DELETE FROM ip_leases WHERE vm_id = ?", (vm_id,))
+    def release(self, owner: str) -> None:
+        self.db.execute("DELETE FROM ip_leases WHERE owner = ?", (owner,))
+
+    def owners(self, prefix: str) -> list[str]:
+        rows = self.db.query("SELECT owner FROM ip_leases WHERE owner LIKE ?", (prefix + "%",))
+        return [r["owner"] for r in rows]
 
 
 @dataclass

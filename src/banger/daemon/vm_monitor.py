@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from banger.daemon.build_vm import BUILDER_LEASE_PREFIX
 from banger.daemon.vms import VMService
 from banger.network import delete_tap, list_banger_taps, tap_name
 
@@ -24,6 +25,10 @@ def reconcile(vms: VMService) -> None:
             vms.mark_dead(vm, "the VMM exited while the daemon was down")
         elif vm.state != "stopped":
             vms.mark_dead(vm, "interrupted by a daemon restart")
+    # No build survives a restart: give back what interrupted builders held.
+    for owner in vms.booter.leases.owners(BUILDER_LEASE_PREFIX):
+        delete_tap(tap_name(owner.removeprefix(BUILDER_LEASE_PREFIX)))
+        vms.booter.leases.release(owner)
     # A tap no running VM owns is a leak from a crash mid-create: remove it.
     owned = {tap_name(vm.id) for vm in vms.vms.list() if vm.state == "running"}
     known = {tap_name(vm.id) for vm in vms.vms.list()}

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import secrets
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from banger.daemon.images import ImageService
 from banger.daemon.vm_boot import Booter, boot_set
 from banger.daemon.vm_disks import choose_strategy, provision_disks, remove_vm_dir
 from banger.daemon.vm_host import HostPolicy
-from banger.errors import Conflict, InvalidArgument, NotFound
+from banger.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
 from banger.guest import generate_host_keypair
 from banger.guest.ready import wait_for_ssh
 from banger.names import validate_name
@@ -90,6 +91,12 @@ class VMService:
                 hint="pass --image NAME, or set default_image_name in ~/.config/banger/config.toml",
             )
         image = self.images.get(req.image)
+        if req.wait and image.provenance.get("has_sshd") is False:
+            raise FailedPrecondition(
+                f"image '{image.name}' has no SSH server, so --wait would never return",
+                hint=f"add one: banger image build --from-image {image.name} --name "
+                f"{image.name}-ssh --run 'apt-get update && apt-get install -y openssh-server'",
+            )
         name = validate_name("VM", req.name) if req.name else f"vm-{secrets.token_hex(3)}"
         if self.vms.get(name) is not None:
             raise Conflict(f"a VM named '{name}' already exists", hint="choose another --name")
@@ -204,43 +211,43 @@ class VMService:
         )
         return self._save(stopped, clear_handle=True)
 
-    def start_start(self, key: str, wait: bool) -> Operation:
+    def _verb(
+        self, kind: str, key: str, action: Callable[[VM, OperationReporter], VM]
+    ) -> Operation:
+        """Run `action` on the VM's current record as a tracked operation, under its lock."""
         vm = self.get(key)
 
         def work(reporter: OperationReporter) -> dict[str, Any]:
             with self.lock(vm.id):
-                current = self.get(vm.id)
-                if current.state == "running":
-                    raise Conflict(f"VM '{vm.name}' is already running", hint="nothing to do")
-                return self._boot(current, reporter, wait=wait).model_dump(mode="json")
+                return action(self.get(vm.id), reporter).model_dump(mode="json")
 
-        return self.ops.start("vm.start", vm.name, work)
+        return self.ops.start(kind, vm.name, work)
+
+    def start_start(self, key: str, wait: bool) -> Operation:
+        def start(current: VM, reporter: OperationReporter) -> VM:
+            if current.state == "running":
+                raise Conflict(f"VM '{current.name}' is already running", hint="nothing to do")
+            return self._boot(current, reporter, wait=wait)
+
+        return self._verb("vm.start", key, start)
 
     def start_stop(self, key: str, force: bool) -> Operation:
-        vm = self.get(key)
+        def stop(current: VM, reporter: OperationReporter) -> VM:
+            if current.state == "stopped":
+                return current
+            reporter.stage("kill" if force else "shut down")
+            return self._halt(current, force=force)
 
-        def work(reporter: OperationReporter) -> dict[str, Any]:
-            with self.lock(vm.id):
-                current = self.get(vm.id)
-                if current.state == "stopped":
-                    return current.model_dump(mode="json")
-                reporter.stage("kill" if force else "shut down")
-                return self._halt(current, force=force).model_dump(mode="json")
-
-        return self.ops.start("vm.stop", vm.name, work)
+        return self._verb("vm.stop", key, stop)
 
     def start_restart(self, key: str, wait: bool) -> Operation:
-        vm = self.get(key)
+        def restart(current: VM, reporter: OperationReporter) -> VM:
+            if current.state != "stopped":
+                reporter.stage("shut down")
+                current = self._halt(current, force=False)
+            return self._boot(current, reporter, wait=wait)
 
-        def work(reporter: OperationReporter) -> dict[str, Any]:
-            with self.lock(vm.id):
-                current = self.get(vm.id)
-                if current.state != "stopped":
-                    reporter.stage("shut down")
-                    current = self._halt(current, force=False)
-                return self._boot(current, reporter, wait=wait).model_dump(mode="json")
-
-        return self.ops.start("vm.restart", vm.name, work)
+        return self._verb("vm.restart", key, restart)
 
     def delete(self, key: str, force: bool) -> VM:
         vm = self.get(key)

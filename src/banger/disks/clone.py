@@ -20,10 +20,11 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
 from banger.disks import dm
 from banger.errors import Conflict, FailedPrecondition, InvalidArgument
+from banger.ops.reporter import Reporter
 
 CloneStrategy = Literal["reflink", "dm-snapshot", "copy"]
 STRATEGIES: tuple[CloneStrategy, ...] = ("reflink", "dm-snapshot", "copy")
@@ -32,23 +33,6 @@ FICLONE = 0x40049409  # _IOW(0x94, 9, int) from linux/fs.h
 _CHUNK = 8 << 20  # bytes per copy_file_range call: small enough to report and cancel often
 # errnos meaning "this filesystem pair cannot share extents", not "something broke".
 _NO_REFLINK = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS}
-
-
-class Reporter(Protocol):
-    """The part of banger.ops.reporter.Reporter a clone uses (disks may not import ops);
-    any operation reporter satisfies it."""
-
-    def progress(
-        self,
-        current: int,
-        total: int | None = None,
-        *,
-        unit: str = "",
-        message: str = "",
-        task: str | None = None,
-    ) -> None: ...
-
-    def check_cancelled(self) -> None: ...
 
 
 @dataclass(frozen=True)

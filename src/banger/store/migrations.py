@@ -54,4 +54,17 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (subnet, ip)
     );
     """,
+    # 3: leases belong to an owner (a VM id, or "build-<id>" for a hidden builder VM)
+    """
+    CREATE TABLE ip_leases_v3 (
+        subnet TEXT NOT NULL,
+        ip TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        PRIMARY KEY (subnet, ip)
+    );
+    INSERT INTO ip_leases_v3 (subnet, ip, owner) SELECT subnet, ip, vm_id FROM ip_leases;
+    DROP TABLE ip_leases;
+    ALTER TABLE ip_leases_v3 RENAME TO ip_leases;
+    CREATE INDEX ip_leases_owner ON ip_leases (owner);
+    """,
 ]

@@ -1,3 +1,4 @@
+import grp
 import json
 import os
 import subprocess
@@ -50,35 +51,51 @@ def open_daemon() -> Iterator[RunningDaemon]:
         remove_tree(root)
 
 
-def test_non_member_is_refused_by_peer_credentials(open_daemon: RunningDaemon) -> None:
-    bangerd = open_daemon
-    # Open the file mode wide so only the SO_PEERCRED check stands between nobody and the API.
-    os.chmod(bangerd.socket, 0o666)
+def _request_as(
+    daemon: RunningDaemon, ids: list[str], method: str, path: str, body: dict | None = None
+) -> tuple[int, dict]:  # type: ignore[type-arg]
+    """One raw HTTP request on the socket from a process with other credentials."""
+    payload = json.dumps(body or {})
     script = (
-        "import socket;s=socket.socket(socket.AF_UNIX);"
-        f"s.connect('{bangerd.socket}');"
-        "s.sendall(b'GET /v1/version HTTP/1.1\\r\\nhost: x\\r\\n\\r\\n');"
+        "import socket,sys;s=socket.socket(socket.AF_UNIX);"
+        f"s.connect({str(daemon.socket)!r});b=sys.argv[1].encode();"
+        f"s.sendall(b'{method} {path} HTTP/1.1\\r\\nhost: x\\r\\ncontent-type: application/json"
+        "\\r\\ncontent-length: '+str(len(b)).encode()+b'\\r\\nconnection: close\\r\\n\\r\\n'+b);"
         "d=b''\nwhile (c:=s.recv(4096)): d+=c\n"
-        "h,b=d.split(b'\\r\\n\\r\\n',1);print(h.split()[1].decode());print(b.decode())"
+        "h,r=d.split(b'\\r\\n\\r\\n',1);print(h.split()[1].decode());print(r.decode())"
     )
     out = subprocess.run(
-        [
-            "setpriv",
-            "--reuid=nobody",
-            "--regid=nogroup",
-            "--clear-groups",
-            str(BIN / "python"),
-            "-c",
-            script,
-        ],
+        ["setpriv", *ids, str(BIN / "python"), "-c", script, payload],
         capture_output=True,
         text=True,
         timeout=30,
     )
     assert out.returncode == 0, out.stderr
-    status, body = out.stdout.splitlines()[:2]
-    assert status == "403"
-    assert json.loads(body)["code"] == "permission_denied"
+    status, text = out.stdout.split("\n", 1)
+    return int(status), json.loads(text)
+
+
+def test_non_member_is_refused_by_peer_credentials(open_daemon: RunningDaemon) -> None:
+    # Open the file mode wide so only the SO_PEERCRED check stands between nobody and the API.
+    os.chmod(open_daemon.socket, 0o666)
+    nobody = ["--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    status, body = _request_as(open_daemon, nobody, "GET", "/v1/version")
+    assert status == 403 and body["code"] == "permission_denied"
+
+
+def test_members_may_only_hand_in_paths_they_can_read(
+    open_daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    member = ["--reuid=nobody", "--regid=nogroup", f"--groups={grp.getgrnam('banger').gr_gid}"]
+    status, _ = _request_as(open_daemon, member, "GET", "/v1/version")
+    assert status == 200
+    request = {"name": "stolen", "rootfs": "/etc/shadow", "kernel": "/etc/shadow"}
+    status, body = _request_as(open_daemon, member, "POST", "/v1/images/register", request)
+    assert status == 403 and "/etc/shadow" in body["message"] and "uid 65534" in body["message"]
+    # A world-readable file passes the check (and then fails as what it is: no ext4).
+    request = {"name": "fine", "rootfs": "/etc/hostname", "kernel_ref": "x"}
+    status, body = _request_as(open_daemon, member, "POST", "/v1/images/register", request)
+    assert status == 400 and "ext4" in body["message"]
 
 
 def test_not_found_error_is_one_line_and_nonzero(bangerd: RunningDaemon) -> None:

@@ -59,7 +59,7 @@ def host_leftovers(daemon: RunningDaemon, vm: dict) -> list[str]:  # type: ignor
     import sqlite3
 
     with sqlite3.connect(daemon.state_dir / "banger.db") as conn:
-        if conn.execute("SELECT 1 FROM ip_leases WHERE vm_id = ?", (vm["id"],)).fetchone():
+        if conn.execute("SELECT 1 FROM ip_leases WHERE owner = ?", (vm["id"],)).fetchone():
             found.append("ip lease")
         if conn.execute("SELECT 1 FROM vms WHERE id = ?", (vm["id"],)).fetchone():
             found.append("vm row")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from banger.api.models import Image, Operation
 from banger.api.requests import ImageBootstrap, ImageBuild, ImagePull, ImageRegister
+from banger.daemon.access import require_readable
 from banger.daemon.routes.deps import services
 from banger.daemon.services import Services
 from banger.oci import BlobEntry
@@ -19,7 +20,17 @@ def list_images(svc: Services = Depends(services)) -> list[Image]:
 
 
 @router.post("/register", response_model=Image, status_code=201)
-def register_image(body: ImageRegister, svc: Services = Depends(services)) -> Image:
+def register_image(
+    body: ImageRegister, request: Request, svc: Services = Depends(services)
+) -> Image:
+    for what, path in (
+        ("rootfs", body.rootfs),
+        ("kernel", body.kernel),
+        ("initrd", body.initrd),
+        ("modules directory", body.modules),
+        ("work seed", body.work_seed),
+    ):
+        require_readable(request, path, what)
     return svc.image_service.register(body)
 
 
@@ -29,12 +40,16 @@ def bootstrap_image(body: ImageBootstrap, svc: Services = Depends(services)) -> 
 
 
 @router.post("/pull", response_model=Operation, status_code=202)
-def pull_image(body: ImagePull, svc: Services = Depends(services)) -> Operation:
+def pull_image(body: ImagePull, request: Request, svc: Services = Depends(services)) -> Operation:
+    require_readable(request, body.docker_config, "docker config")
     return svc.pull_service.start_pull(body)
 
 
 @router.post("/build", response_model=Operation, status_code=202)
-def build_image(body: ImageBuild, svc: Services = Depends(services)) -> Operation:
+def build_image(body: ImageBuild, request: Request, svc: Services = Depends(services)) -> Operation:
+    for step in body.steps:
+        if step.kind == "copy":
+            require_readable(request, step.src, "--copy source")
     return svc.build_service.start_build(body)
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from banger.api.models import Kernel, Operation
 from banger.api.requests import KernelFetch, KernelImport
+from banger.daemon.access import require_readable
 from banger.daemon.routes.deps import services
 from banger.daemon.services import Services
 
@@ -18,7 +19,12 @@ def list_kernels(svc: Services = Depends(services)) -> list[Kernel]:
 
 
 @router.post("/import", response_model=Operation, status_code=202)
-def import_kernel(body: KernelImport, svc: Services = Depends(services)) -> Operation:
+def import_kernel(
+    body: KernelImport, request: Request, svc: Services = Depends(services)
+) -> Operation:
+    require_readable(request, body.source, "kernel source")
+    require_readable(request, body.modules_dir, "modules directory")
+    require_readable(request, body.initrd, "initrd")
     return svc.kernel_service.start_import(body)
 
 
