@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,46 @@ def test_kernel_show_lists_host_paths(vmd: RunningDaemon) -> None:
     for key in ("vmlinux", "bzImage", "initrd", "modules"):
         assert Path(kernel["files"][key]).exists(), key
     assert Path(kernel["files"]["vmlinux"]).read_bytes()[:4] == b"\x7fELF"
+
+
+@pytest.mark.slow
+def test_bootstrap_through_the_daemon(vmd: RunningDaemon) -> None:
+    """The README's default image path: a tracked operation with live output, a managed image."""
+    out = vmd.cli(
+        "image",
+        "bootstrap",
+        "debian",
+        "--name",
+        "boot1",
+        "--kernel-ref",
+        "debian",
+        "--free-mib",
+        "64",
+        check=True,
+        timeout=1200,
+    )
+    assert "debootstrap" in out.stderr and "build ext4" in out.stderr  # stages streamed live
+    image = json.loads(vmd.cli("image", "show", "boot1", "--json", check=True).stdout)
+    assert image["managed"] and image["source"] == {
+        "kind": "bootstrap",
+        "ref": "debian:bookworm",
+        "digest": None,
+        "platform": None,
+    }
+    rootfs = image["files"]["rootfs"]
+    passwd = subprocess.run(
+        ["debugfs", "-R", "stat /usr/bin/passwd", rootfs],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "User:     0" in passwd and "Mode:  04755" in passwd
+    hook = subprocess.run(
+        ["debugfs", "-R", "stat /banger/init", rootfs], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Mode:  0755" in hook
+    ops = json.loads(vmd.cli("--json", "ops", "list", check=True).stdout)
+    done = next(o for o in ops if o["kind"] == "image.bootstrap" and o["target"] == "boot1")
+    assert done["state"] == "succeeded" and done["ended_at"]
+    vmd.cli("image", "delete", "boot1", check=True)
+    assert not Path(rootfs).exists()
