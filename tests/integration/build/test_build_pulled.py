@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from banger.disks import debugfs
 from tests.helpers.daemon import BIN, RunningDaemon
-from tests.helpers.registry import LAYER_TAR, RunningRegistry, start_registry
-from tests.integration.oci.test_big_minbase import minbase_tarball
+from tests.helpers.debian_tarballs import minbase_tarball
+from tests.helpers.registry import LAYER_TAR, RunningRegistry
 
 from .conftest import all_taps, build_leftovers, image_json, image_names, rootfs_of
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
-    if shutil.which("docker-registry") is None:
-        pytest.skip("docker-registry is not installed (apt-get install docker-registry)")
-    with start_registry(tmp_path_factory.mktemp("registry")) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,8 @@ from banger import proc
 def new_netns() -> str:
     name = f"banger-t-{secrets.token_hex(4)}"
     proc.run(["ip", "netns", "add", name])
+    # A new namespace may inherit the host's forwarding setting: start from "off", always.
+    proc.run(["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv4.ip_forward=0"])
     return name
 
 

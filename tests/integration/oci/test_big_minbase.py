@@ -1,44 +1,19 @@
 """A Debian minbase rootfs (~8,700 entries) pushed as one layer must land entry for entry."""
 
 import collections
-import os
-import shutil
-import subprocess
 import tarfile
 import time
-from pathlib import Path
 
 import pytest
 
 from banger.oci import pull_image
 from banger.ops.reporter import NullReporter
+from tests.helpers.debian_tarballs import minbase_tarball
 from tests.helpers.registry import LAYER_TAR
 
 from .debugfs_read import stat_many
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-CACHE = Path(os.environ.get("BANGER_TEST_CACHE", "/var/tmp/banger-test-cache"))
-
-
-def minbase_tarball() -> Path:
-    target = CACHE / "minbase-bookworm.tar"
-    if target.exists():
-        return target
-    if shutil.which("mmdebstrap") is None:
-        pytest.skip("mmdebstrap is not installed")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    partial = CACHE / f"minbase-bookworm.{os.getpid()}.tmp.tar"
-    try:
-        subprocess.run(
-            ["mmdebstrap", "--quiet", "--variant=minbase", "bookworm", str(partial)],
-            check=True,
-            timeout=600,
-        )
-        partial.rename(target)
-    finally:
-        partial.unlink(missing_ok=True)
-    return target
 
 
 def test_minbase_matches_tarball(registry, tmp_path):

@@ -3,59 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.helpers.daemon import RunningDaemon
-from tests.helpers.registry import LAYER_TAR, RunningRegistry, start_registry
+from tests.helpers.debian_tarballs import ssh_tarball
+from tests.helpers.registry import LAYER_TAR, RunningRegistry
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-CACHE = Path(os.environ.get("BANGER_TEST_CACHE", "/var/tmp/banger-test-cache"))
-PACKAGES = "systemd-sysv,udev,openssh-server,iproute2"
-
-
-def ssh_rootfs_tarball() -> Path:
-    """A plain Debian rootfs with sshd, as a docker build would produce it (cached)."""
-    target = CACHE / "ssh-bookworm.tar"
-    if target.exists():
-        return target
-    CACHE.mkdir(parents=True, exist_ok=True)
-    partial = CACHE / f"ssh-bookworm.{os.getpid()}.tmp.tar"
-    try:
-        subprocess.run(
-            [
-                "mmdebstrap",
-                "--quiet",
-                "--variant=minbase",
-                f"--include={PACKAGES}",
-                "bookworm",
-                str(partial),
-            ],
-            check=True,
-            timeout=900,
-        )
-        partial.rename(target)
-    finally:
-        partial.unlink(missing_ok=True)
-    return target
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
-    if shutil.which("docker-registry") is None:
-        pytest.fail("docker-registry is missing: scripts/test installs it")
-    with start_registry(tmp_path_factory.mktemp("registry")) as running:
-        yield running
-
 
 def test_pull_boot_ssh_and_warm_repull(vmd: RunningDaemon, registry: RunningRegistry) -> None:
-    data = ssh_rootfs_tarball().read_bytes()
+    data = ssh_tarball().read_bytes()
     registry.push_image("debian/ssh", "bookworm", [(data, LAYER_TAR, data)])
     ref = f"{registry.address}/debian/ssh:bookworm"
 
