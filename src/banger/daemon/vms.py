@@ -198,18 +198,7 @@ class VMService:
             else:
                 self._save(vm.model_copy(update={"state": "stopping"}))
                 backend.stop(handle, timeout=60)
-        self.booter.release(vm)
-        stopped = vm.model_copy(
-            update={
-                "state": "stopped",
-                "pid": None,
-                "ip": None,
-                "tap": None,
-                "stopped_at": _now(),
-                "reason": reason,
-            }
-        )
-        return self._save(stopped, clear_handle=True)
+        return self._record_stopped(vm, reason)
 
     def _verb(
         self, kind: str, key: str, action: Callable[[VM, OperationReporter], VM]
@@ -269,20 +258,20 @@ class VMService:
     def mark_dead(self, vm: VM, reason: str) -> None:
         """The VMM is gone without us: record why and give back its tap and address."""
         log.warning("VM %s: %s", vm.name, reason)
+        self._record_stopped(vm, reason)
+
+    def _record_stopped(self, vm: VM, reason: str | None) -> VM:
+        """Give back the tap and address a VM held and record it as stopped, and why."""
         self.booter.release(vm)
-        self._save(
-            vm.model_copy(
-                update={
-                    "state": "stopped",
-                    "pid": None,
-                    "ip": None,
-                    "tap": None,
-                    "stopped_at": _now(),
-                    "reason": reason,
-                }
-            ),
-            clear_handle=True,
-        )
+        update = {
+            "state": "stopped",
+            "pid": None,
+            "ip": None,
+            "tap": None,
+            "stopped_at": _now(),
+            "reason": reason,
+        }
+        return self._save(vm.model_copy(update=update), clear_handle=True)
 
     def console_path(self, key: str) -> Path:
         vm = self.get(key)

@@ -176,7 +176,7 @@ def clone_disk(
             os.fsync(out.fileno())  # the data must be durable before the name is
         os.rename(tmp, dst)
         undo.pop_all()
-    _fsync_dir(dst.parent)
+    fsync_dir(dst.parent)
     return CloneResult(
         strategy=strategy,
         path=dst,
@@ -186,7 +186,8 @@ def clone_disk(
     )
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or create inside `directory` durable."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)

@@ -18,6 +18,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+from banger.disks.clone import fsync_dir
 from banger.disks.ext4 import is_ext4
 from banger.errors import BangerError, Conflict, InvalidArgument
 from banger.ops.reporter import Reporter
@@ -178,14 +179,6 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _check_names(files: dict[str, Path]) -> None:
     if not files:
         raise InvalidArgument("no files to promote", hint="pass at least one file")
@@ -230,8 +223,8 @@ def promote(files: dict[str, Path], dest_dir: Path, reporter: Reporter) -> dict[
             reporter.progress(done, total, unit="B", task="promote")
         reporter.check_cancelled()
         os.chmod(staging, 0o755)  # mkdtemp creates 0700
-        _fsync_dir(staging)
+        fsync_dir(staging)
         os.rename(staging, dest_dir)
         undo.pop_all()
-    _fsync_dir(dest_dir.parent)
+    fsync_dir(dest_dir.parent)
     return {name: dest_dir / name for name in files}
