@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 # Piped output is read by scripts and people alike: never cut ids or paths to 80 columns.
@@ -54,4 +55,4 @@ def print_fields(data: dict[str, Any]) -> None:
 
 
 def print_error(message: str) -> None:
-    err_console.print(f"[red]error:[/red] {message}", markup=True, highlight=False, soft_wrap=True)
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)

@@ -43,7 +43,8 @@ def follow(client: Client, op: dict[str, Any] | Operation, *, quiet: bool = Fals
             for event in client.events(op_id):
                 last = event.operation
                 for line in event.log:
-                    if not quiet:
+                    # The final "error: ..." line is the error this command prints anyway.
+                    if not quiet and not line.startswith("error: "):
                         progress.console.print(f"[dim]{line}[/dim]", markup=True, highlight=False)
                 items = {"": last.progress, **last.tasks}
                 for name, value in items.items():

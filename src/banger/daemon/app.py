@@ -16,6 +16,11 @@ from banger.errors import BangerError
 def _validation_message(exc: RequestValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "request"
+    if first.get("type") == "string_pattern_mismatch" and where.endswith("name"):
+        return (
+            f"invalid {where} {first.get('input')!r}: use 1-63 lower-case letters, digits "
+            "or '-', starting and ending with a letter or digit"
+        )
     return f"invalid {where}: {first.get('msg', 'invalid value')}"
 
 

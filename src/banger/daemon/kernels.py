@@ -86,6 +86,8 @@ class KernelService:
     def start_import(self, request: KernelImport) -> Operation:
         self._ensure_free(request.name)
         source = Path(request.source)
+        if not source.exists():
+            raise NotFound(f"kernel source {source} does not exist", hint="check the path")
         modules = Path(request.modules_dir) if request.modules_dir else None
         initrd = Path(request.initrd) if request.initrd else None
         return self.ops.start(
