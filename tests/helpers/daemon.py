@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -9,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,3 +109,41 @@ def make_daemon(root: Path, extra_config: str = "") -> RunningDaemon:
 
 def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
+def debian_daemon(root: Path, user_config: str = "") -> Iterator[RunningDaemon]:
+    """A running daemon with kernel 'debian' and image 'deb' (a private copy) registered.
+
+    On the way out every VM is deleted, the test bridge and NAT table are removed and the
+    daemon stops, whatever the tests did.
+    """
+    from tests.helpers.kernel_artifacts import debian_kernel_deb
+    from tests.helpers.rootfs_artifacts import private_debian_rootfs
+
+    daemon = make_daemon(root / "d")
+    config = root / "user.toml"
+    config.write_text(user_config)
+    daemon.env = {"BANGER_CONFIG": str(config), "XDG_CONFIG_HOME": str(root / "xdg")}
+    daemon.start()
+    try:
+        daemon.cli("kernel", "import", str(debian_kernel_deb()), "--name", "debian", check=True)
+        base = private_debian_rootfs(root / "debian.ext4")
+        daemon.cli(
+            "image",
+            "register",
+            "--name",
+            "deb",
+            "--rootfs",
+            str(base),
+            "--kernel-ref",
+            "debian",
+            check=True,
+        )
+        yield daemon
+    finally:
+        for vm in json.loads(daemon.cli("--json", "vm", "list").stdout or "[]"):
+            daemon.cli("vm", "delete", "--force", vm["name"])
+        with daemon.http() as client:
+            client.post("/network/teardown")
+        daemon.stop()

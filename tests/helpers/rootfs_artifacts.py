@@ -18,6 +18,7 @@ import banger.disks.ext4 as ext4_module
 import banger.disks.ext4_sizing as sizing_module
 import banger.images.bootstrap as bootstrap_module
 import banger.images.customize as customize_module
+from banger.images.bootset import copy_sparse
 from banger.images.bootstrap import BOOTSTRAP_VERSION, bootstrap_debian
 from banger.ops.reporter import NullReporter
 
@@ -60,3 +61,19 @@ def debian_rootfs_ext4() -> Path:
             workdir=directory / "work",
         )
     return image
+
+
+def private_debian_rootfs(dest: Path) -> Path:
+    """A sparse copy of the cached image, taken under the cache's lock.
+
+    Another checkout's tests may replace the cached image at any moment; a daemon that
+    registers its own copy cannot lose its image mid-run.
+    """
+    for _ in range(3):
+        image = debian_rootfs_ext4()
+        with open(cache_dir() / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if image.is_file():
+                copy_sparse(image, dest)
+                return dest
+    raise AssertionError("the cached Debian image kept disappearing")

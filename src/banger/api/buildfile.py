@@ -22,12 +22,14 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from banger.api.requests import BuildStep, ImageBuild
 from banger.errors import InvalidArgument
+
+M = TypeVar("M", bound=BaseModel)
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$", re.IGNORECASE)
 _TO_MIB = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024 * 1024}
@@ -115,14 +117,9 @@ def load_build_file(path: Path, overrides: dict[str, Any] | None = None) -> Imag
         raise InvalidArgument(
             f"{path}: not valid TOML: {exc}", hint="fix the syntax (see docs/image-build.md)"
         ) from exc
-    try:
-        parsed = BuildFile.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InvalidArgument(
-            f"{path}: {_where(dict(first))}: {first['msg']}",
-            hint="see docs/image-build.md for the build file format",
-        ) from None
+    parsed = _validated(
+        BuildFile, raw, str(path), "see docs/image-build.md for the build file format"
+    )
     base = path.parent
     steps = []
     for index, item in enumerate(parsed.step):
@@ -169,11 +166,17 @@ def load_build_file(path: Path, overrides: dict[str, Any] | None = None) -> Imag
 
 def build_request(body: dict[str, Any], origin: str) -> ImageBuild:
     """Validate a request body, with a one-line error naming `origin` and the field."""
+    return _validated(
+        ImageBuild, body, origin, "see `banger image build --help` and docs/image-build.md"
+    )
+
+
+def _validated(model: type[M], data: Any, origin: str, hint: str) -> M:
+    """`model` from `data`, or one InvalidArgument line: origin, field, what is wrong."""
     try:
-        return ImageBuild.model_validate(body)
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise InvalidArgument(
-            f"{origin}: {_where(dict(first))}: {first['msg']}",
-            hint="see `banger image build --help` and docs/image-build.md",
+            f"{origin}: {_where(dict(first))}: {first['msg']}", hint=hint
         ) from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import sqlite3
 import subprocess
@@ -11,46 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from banger.images.bootset import copy_sparse
-from tests.helpers.daemon import RunningDaemon, make_daemon
-from tests.helpers.kernel_artifacts import debian_kernel_deb
-from tests.helpers.rootfs_artifacts import cache_dir as rootfs_cache_dir
-from tests.helpers.rootfs_artifacts import debian_rootfs_ext4
+from tests.helpers.daemon import RunningDaemon, debian_daemon
 
 
 @pytest.fixture(scope="module")
 def buildd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
-    root = tmp_path_factory.mktemp("bd")
-    daemon = make_daemon(root / "d")
-    user_config = root / "user.toml"
-    user_config.write_text("")
-    daemon.env = {"BANGER_CONFIG": str(user_config), "XDG_CONFIG_HOME": str(root / "xdg")}
-    daemon.start()
-    try:
-        daemon.cli("kernel", "import", str(debian_kernel_deb()), "--name", "debian", check=True)
-        # A private copy: other test runs may replace the shared cached image meanwhile.
-        base = private_debian_rootfs(root / "debian.ext4")
-        daemon.cli("image", "register", "--name", "deb", "--rootfs", str(base),
-                   "--kernel-ref", "debian", check=True)  # fmt: skip
+    with debian_daemon(tmp_path_factory.mktemp("bd")) as daemon:
         yield daemon
-    finally:
-        for vm in json.loads(daemon.cli("--json", "vm", "list").stdout or "[]"):
-            daemon.cli("vm", "delete", "--force", vm["name"])
-        with daemon.http() as client:
-            client.post("/network/teardown")
-        daemon.stop()
-
-
-def private_debian_rootfs(dest: Path) -> Path:
-    """Copy the cached Debian image under the cache's lock (others may replace it)."""
-    for _ in range(3):
-        image = debian_rootfs_ext4()
-        with open(rootfs_cache_dir() / ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if image.is_file():
-                copy_sparse(image, dest)
-                return dest
-    raise AssertionError("the cached Debian image kept disappearing")
 
 
 def image_names(daemon: RunningDaemon) -> set[str]:

@@ -4,35 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.helpers.daemon import RunningDaemon, make_daemon
-from tests.helpers.kernel_artifacts import debian_kernel_deb
-from tests.helpers.rootfs_artifacts import debian_rootfs_ext4
+from tests.helpers.daemon import RunningDaemon, debian_daemon
 
 
 @pytest.fixture(scope="module")
 def vmd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
     root = tmp_path_factory.mktemp("vmd")
-    daemon = make_daemon(root / "d")
-    user_config = root / "user.toml"
-    user_config.write_text('default_image_name = "deb"\n')
-    daemon.env = {"BANGER_CONFIG": str(user_config), "XDG_CONFIG_HOME": str(root / "xdg")}
-    daemon.start()
-    try:
-        daemon.cli("kernel", "import", str(debian_kernel_deb()), "--name", "debian", check=True)
-        daemon.cli("image", "register", "--name", "deb", "--rootfs", str(debian_rootfs_ext4()),
-                   "--kernel-ref", "debian", check=True)  # fmt: skip
+    with debian_daemon(root, user_config='default_image_name = "deb"\n') as daemon:
         yield daemon
-    finally:
-        for vm in json.loads(daemon.cli("--json", "vm", "list").stdout or "[]"):
-            daemon.cli("vm", "delete", "--force", vm["name"])
-        daemon.cli("daemon", "status")
-        with daemon.http() as client:
-            client.post("/network/teardown")
-        daemon.stop()
 
 
 def vm_json(daemon: RunningDaemon, name: str) -> dict:  # type: ignore[type-arg]
@@ -79,7 +61,3 @@ def kernel_version(daemon: RunningDaemon) -> str:
     return json.loads(daemon.cli("kernel", "show", "debian", "--json", check=True).stdout)[
         "version"
     ]
-
-
-__all__ = ["all_taps", "host_leftovers", "kernel_version", "vm_json"]
-_ = Path
