@@ -85,17 +85,22 @@ def reap_if_child(pid: int) -> None:
 def is_same_process(pid: int, start_time: int, exe: str | None, cmdline_marker: str) -> bool:
     """True if pid is alive and is the very process recorded (start time, exe, cmdline).
 
-    exe=None checks start time and cmdline only: for the moments right after spawn, when a
-    launcher (a wrapper script, pyenv shim) may still be exec'ing into the real VMM. The
-    start time does not change across exec, so the pid cannot have been reused meanwhile.
+    exe=None checks liveness and start time only: for the moments right after spawn, when a
+    launcher (a wrapper script, pyenv shim) may still be exec'ing into the real VMM. In the
+    middle of an execve /proc briefly shows no exe and an empty cmdline, so neither can be
+    trusted then; the start time does not change across exec, so it alone proves the pid
+    was not reused meanwhile.
     """
     reap_if_child(pid)
+    if exe is None:
+        stat = _read_stat(pid)
+        return stat is not None and stat[0] not in ("Z", "X") and stat[1] == start_time
     ident = identify(pid)
     if ident is None:
         return False
     return (
         ident.start_time == start_time
-        and (exe is None or ident.exe == exe)
+        and ident.exe == exe
         and any(cmdline_marker in arg for arg in ident.cmdline)
     )
 

@@ -78,12 +78,11 @@ def test_boot_then_graceful_powerdown(
     assert "BANGER-TEST-VDA-SECTORS=8192" in console  # the virtio-blk drive reached the guest
     # The TCG calibration fix is on the guest command line QEMU runs with.
     assert "tsc_early_khz=" in " ".join(read_cmdline(handle.pid))
-    started = time.monotonic()
     qemu.stop(handle, timeout=30)
-    elapsed = time.monotonic() - started
     assert qemu.status(handle) == "stopped"
-    assert "BANGER-TEST-BUTTON" in spec.console_log.read_text()  # guest saw the power button
-    assert elapsed < 30  # it shut down by itself, before any SIGTERM
+    console = spec.console_log.read_text()
+    assert "BANGER-TEST-BUTTON" in console  # guest saw the power button
+    assert "reboot: Power down" in console  # and powered off by itself, before any SIGTERM
 
 
 def test_stop_falls_back_to_sigterm_when_guest_ignores_button(
@@ -95,7 +94,7 @@ def test_stop_falls_back_to_sigterm_when_guest_ignores_button(
     started = time.monotonic()
     qemu.stop(handle, timeout=2)
     assert qemu.status(handle) == "stopped"
-    assert 2 <= time.monotonic() - started < 10
+    assert time.monotonic() - started >= 2  # it waited out the guest's grace period first
     assert "BANGER-TEST-BUTTON" not in spec.console_log.read_text()
 
 

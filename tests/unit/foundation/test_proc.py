@@ -27,16 +27,22 @@ def test_arguments_never_reach_a_shell(tmp_path) -> None:  # type: ignore[no-unt
     assert "$(touch" in out.stdout and not marker.exists()
 
 
-def test_stream_delivers_lines_live_and_checks_exit() -> None:
-    seen: list[tuple[float, str]] = []
-    start = time.monotonic()
+def test_stream_delivers_lines_live_and_checks_exit(tmp_path: Path) -> None:
+    # The tool prints "two" only after the callback has seen "one": if lines were delivered
+    # at exit instead of live, this would hang until the timeout and fail.
+    go = tmp_path / "go"
+    seen: list[str] = []
+
+    def on_line(line: str) -> None:
+        seen.append(line)
+        go.touch()
+
     proc.stream(
-        ["sh", "-c", "echo one; sleep 1; echo two"],
-        lambda line: seen.append((time.monotonic() - start, line)),
+        ["sh", "-c", f"echo one; while [ ! -e {go} ]; do sleep 0.05; done; echo two"],
+        on_line,
         timeout=30,
     )
-    assert [line for _, line in seen] == ["one", "two"]
-    assert seen[0][0] < 0.9  # the first line arrived before the tool finished
+    assert seen == ["one", "two"]
     with pytest.raises(CommandFailed, match="exit code 4"):
         proc.stream(["sh", "-c", "echo bad >&2; exit 4"], lambda _: None, timeout=30)
 
