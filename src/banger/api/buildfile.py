@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -101,6 +101,7 @@ class BuildFile(BaseModel):
     cpus: int | None = None
     memory: str | int | None = None
     timeout: int | None = None
+    via: Literal["auto", "ssh", "console"] | None = None
 
 
 def _where(error: dict[str, Any]) -> str:
@@ -152,6 +153,8 @@ def load_build_file(path: Path, overrides: dict[str, Any] | None = None) -> Imag
     }
     if parsed.timeout is not None:
         body["timeout_s"] = parsed.timeout
+    if parsed.via is not None:
+        body["via"] = parsed.via
     body.update({k: v for k, v in (overrides or {}).items() if v is not None})
     if body.get("size_mib") is not None and body.get("free_mib") is not None:
         # a flag given on the command line wins over the file's other sizing key

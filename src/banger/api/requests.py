@@ -108,6 +108,10 @@ class ImageBuild(_Request):
     cpus: int | None = Field(default=None, ge=1, le=32)
     memory_mib: int | None = Field(default=None, ge=128, le=1_048_576)
     timeout_s: int = Field(default=7200, ge=10, le=86400)
+    # How steps reach the builder: "ssh" (the base boots its own init and sshd, steps run
+    # in an ssh session), "console" (build mode: steps run before the base's init, output
+    # comes back on the serial console), or "auto" (ssh when the base has an sshd).
+    via: Literal["auto", "ssh", "console"] = "auto"
 
     @model_validator(mode="after")
     def _check(self) -> ImageBuild:

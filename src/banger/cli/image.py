@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from banger.api.buildfile import parse_size_mib
 from banger.api.models import Image
 from banger.cli.common import host_path, run_operation
 from banger.cli.context import JSON_OPTION, state, wants_json
@@ -144,8 +145,10 @@ def pull(
     kernel_ref: str | None = typer.Option(None, "--kernel-ref", help="kernel to boot it with"),
     name: str | None = typer.Option(None, "--name", help="default: from the reference"),
     platform: str = typer.Option("linux/amd64", "--platform"),
-    size: int | None = typer.Option(None, "--size", help="rootfs size in MiB"),
-    free: int | None = typer.Option(None, "--free", help="free MiB on top of the content"),
+    size: str | None = typer.Option(None, "--size", help="rootfs size, e.g. 2G (bare: MiB)"),
+    free: str | None = typer.Option(
+        None, "--free", help="free space on top of the content, e.g. 512M (bare: MiB)"
+    ),
     insecure: bool = typer.Option(False, "--insecure", help="plain HTTP to this registry"),
     json: bool = JSON_OPTION,
 ) -> None:
@@ -158,8 +161,8 @@ def pull(
         "kernel_ref": kernel_ref,
         "name": name,
         "platform": platform,
-        "size_mib": size,
-        "free_mib": free,
+        "size_mib": parse_size_mib(size, "--size") if size else None,
+        "free_mib": parse_size_mib(free, "--free") if free is not None else None,
         "insecure": insecure,
         "docker_config": str(docker_config) if docker_config.is_file() else None,
     }

@@ -92,13 +92,16 @@ def build(
     kernel_ref: str | None = typer.Option(None, "--kernel-ref", help="kernel to boot and record"),
     cpus: int | None = typer.Option(None, "--cpus", help="builder vCPUs"),
     memory: str | None = typer.Option(None, "--memory", help="builder memory, e.g. 1G"),
+    via: str | None = typer.Option(
+        None, "--via", help="auto (default), ssh or console: how steps reach the builder"
+    ),
     file: Path | None = typer.Option(None, "-f", "--file", help="a banger-build.toml"),
     json: bool = JSON_OPTION,
 ) -> None:
     """Derive a new managed image by running steps as root inside a builder VM.
 
     Steps run in the order given. With -f, --name/--from-image/--size/--free/--kernel-ref/
-    --cpus/--memory override the file and --env adds to its env; step flags are refused.
+    --cpus/--memory/--via override the file and --env adds to its env; step flags are refused.
     """
     if size is not None and free is not None:
         raise InvalidArgument("give at most one of --size and --free", hint="pick one")
@@ -110,6 +113,7 @@ def build(
         "kernel_ref": kernel_ref,
         "cpus": cpus,
         "memory_mib": parse_size_mib(memory, "--memory") if memory else None,
+        "via": via,
     }
     if file is not None:
         if run or script or copy:

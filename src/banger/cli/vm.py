@@ -9,6 +9,7 @@ import sys
 
 import typer
 
+from banger.api.buildfile import parse_size_mib
 from banger.api.models import VM
 from banger.cli import ssh
 from banger.cli.common import run_operation
@@ -62,8 +63,10 @@ def create(
     name: str | None = typer.Option(None, "--name", help="DNS label; default: generated"),
     image: str | None = typer.Option(None, "--image", help="default: default_image_name"),
     cpus: int | None = typer.Option(None, "--cpus"),
-    memory: int | None = typer.Option(None, "--memory", help="MiB"),
-    disk_size: int | None = typer.Option(None, "--disk-size", help="root disk size in MiB"),
+    memory: str | None = typer.Option(None, "--memory", help="e.g. 1G, 512M (bare: MiB)"),
+    disk_size: str | None = typer.Option(
+        None, "--disk-size", help="root disk size, e.g. 8G (bare: MiB)"
+    ),
     backend: str | None = typer.Option(None, "--backend", help="qemu or firecracker"),
     no_start: bool = typer.Option(False, "--no-start", help="create without booting"),
     wait: bool = typer.Option(False, "--wait", help="return once sshd answers"),
@@ -76,8 +79,8 @@ def create(
         "name": name,
         "image": image or st.config.default_image_name,
         "cpus": cpus,
-        "memory_mib": memory,
-        "disk_size_mib": disk_size,
+        "memory_mib": parse_size_mib(memory, "--memory") if memory else None,
+        "disk_size_mib": parse_size_mib(disk_size, "--disk-size") if disk_size else None,
         "backend": backend,
         "start": not no_start,
         "wait": wait,

@@ -60,6 +60,7 @@ class DaemonConfig(_Strict):
     default_cpus: int = Field(default=1, ge=1, le=64)
     default_memory_mib: int = Field(default=512, ge=64)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    operation_retention_days: int = Field(default=30, ge=0)
     network: NetworkSettings = NetworkSettings()
     images: ImageSettings = ImageSettings()
     oci: OciSettings = OciSettings()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 
+from banger.daemon import build_ssh
 from banger.daemon.vm_boot import Booter, BootSet
 from banger.disks import debugfs
 from banger.errors import Unavailable
@@ -50,9 +51,12 @@ class BuilderPlan:
     nonce: str
     steps: list[str]  # one summary per step
     timeout_s: float
+    via: build_ssh.Via = "console"
 
 
-def _settings(plan: BuilderPlan, booter: Booter, ip: IPv4Address) -> GuestSettings:
+def _settings(
+    plan: BuilderPlan, booter: Booter, ip: IPv4Address, client_public_key: str | None
+) -> GuestSettings:
     private, public = generate_host_keypair(plan.builder_dir / "hostkey")
     dns = [IPv4Address(d) for d in booter.dns] or host_dns_servers()
     return GuestSettings(
@@ -63,8 +67,19 @@ def _settings(plan: BuilderPlan, booter: Booter, ip: IPv4Address) -> GuestSettin
         dns=dns,
         host_key_private=private,
         host_key_public=public,
-        extra={"MODE": "build", "BUILD_DEVICE": BUILD_DEVICE},
+        authorized_keys=[client_public_key] if client_public_key else [],
+        # Without build mode the base boots its own init; steps then come over ssh.
+        extra={"MODE": "build", "BUILD_DEVICE": BUILD_DEVICE} if plan.via == "console" else {},
     )
+
+
+def _client_key(plan: BuilderPlan) -> tuple[Path, str]:
+    """A one-off key the daemon logs into the builder with (dies with the builder dir)."""
+    private, public = generate_host_keypair(plan.builder_dir / "client")
+    key = plan.builder_dir / "client_key"
+    key.touch(mode=0o600)
+    key.write_text(private)
+    return key, public
 
 
 def _spec(plan: BuilderPlan, tap: str, mac: str) -> VMSpec:
@@ -108,15 +123,32 @@ def run_builder(
         create_tap(tap, booter.net.bridge)  # ip tuntap add dev TAP mode tap; ip link set ...
         undo.callback(delete_tap, tap)  # ip link del TAP
 
-        settings = _settings(plan, booter, ip)
+        client_key, client_public = _client_key(plan) if plan.via == "ssh" else (None, None)
+        settings = _settings(plan, booter, ip, client_public)
         debugfs.write_files(plan.root, render_guest_files(settings, BUSYBOX))
         spec = _spec(plan, tap, settings.mac)
         backend.check_spec(spec, plan.boot.caps)
-        reporter.stage(f"boot builder ({backend.name}, {plan.accel})")
+        reporter.stage(f"boot builder ({backend.name}, {plan.accel}, steps via {plan.via})")
         handle = backend.start(spec)
         undo.callback(backend.kill, handle)  # a no-op once the VMM exited by itself
         reporter.on_cancel(lambda: backend.kill(handle))
-        return _follow(plan, backend, handle, reporter)
+        if client_key is None or client_public is None:
+            return _follow(plan, backend, handle, reporter)
+        transcript = Transcript(nonce=plan.nonce, steps=len(plan.steps))
+        build_ssh.run_over_ssh(
+            ip=str(ip),
+            host_key_public=settings.host_key_public,
+            client_key=client_key,
+            client_public_key=client_public,
+            build_device=BUILD_DEVICE,
+            transcript=transcript,
+            backend=backend,
+            handle=handle,
+            reporter=reporter,
+            on_event=lambda event: _report(plan, event, reporter),
+            deadline=time.monotonic() + plan.timeout_s,
+        )
+        return transcript
     raise AssertionError("unreachable")  # pragma: no cover - the with block returns
 
 

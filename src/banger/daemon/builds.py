@@ -20,6 +20,7 @@ from typing import Any
 from banger import __version__
 from banger.api.models import Image, ImageSource, Operation
 from banger.api.requests import BuildStep, ImageBuild
+from banger.daemon import build_ssh
 from banger.daemon.build_vm import BuilderPlan, run_builder
 from banger.daemon.images import ROOTFS, ImageService
 from banger.daemon.vm_boot import Booter, boot_set
@@ -118,6 +119,8 @@ class BuildService:
         backend = self.host.backend(None)
         boot = boot_set(base, kernel, backend.name)
         summaries = [summarize(step) for step in steps]
+        bootset.validate_rootfs(Path(base.files["rootfs"]))
+        via = build_ssh.choose_via(req.via, Path(base.files["rootfs"]), base.name)
 
         def build(staging: Path, reporter: OperationReporter) -> tuple[ImageSource, dict[str, Any]]:
             accel = self.host.accel(reporter)
@@ -144,9 +147,12 @@ class BuildService:
                     nonce=nonce,
                     steps=summaries,
                     timeout_s=req.timeout_s,
+                    via=via,
                 )
+                machine_id = build_ssh.save_machine_id(root) if via == "ssh" else None
                 transcript = run_builder(plan, self.booter, backend, reporter)
                 judge(transcript, summaries)
+                build_ssh.restore_machine_id(root, machine_id)
                 reporter.stage("finalize disk")
                 free = req.free_mib * MIB if req.free_mib is not None else self.images.free_bytes
                 size = req.size_mib * MIB if req.size_mib else None
@@ -158,6 +164,7 @@ class BuildService:
                 "base_id": base.id,
                 "base_digest": base.source.digest,
                 "steps": summaries,
+                "via": via,
                 "env": sorted(req.env),
                 "banger_version": __version__,
                 "built_at": datetime.now(UTC).isoformat(),
@@ -176,7 +183,6 @@ class BuildService:
     ) -> Path:
         """A private copy of the base rootfs with room for the steps (the base is untouched)."""
         rootfs = Path(base.files["rootfs"])
-        bootset.validate_rootfs(rootfs)
         reporter.stage(f"clone {base.name}")
         root = builder_dir / "root.ext4"
         strategy = choose_strategy(self.clone_strategy, builder_dir.parent)

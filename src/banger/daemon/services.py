@@ -47,7 +47,7 @@ def build_services(config: DaemonConfig) -> Services:
     layout = StateLayout(config.state_dir)
     layout.ensure()
     db = Database(layout.db)
-    ops = OperationManager(OperationStore(db))
+    ops = OperationManager(OperationStore(db), config.operation_retention_days)
     kernels, images, vms = KernelStore(db), ImageStore(db), VMStore(db)
     image_service = ImageService(
         layout, images, kernels, vms, ops, config.images.free_space_mib, config.images.debian_mirror

@@ -12,7 +12,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from banger.api.models import TERMINAL_STATES, ErrorBody, Operation, OperationEvent, Progress
@@ -23,6 +23,10 @@ log = logging.getLogger("banger.ops")
 
 Work = Callable[["OperationReporter"], dict[str, Any] | None]
 _PERSIST_INTERVAL = 0.25
+# A finished operation stays in memory briefly (late followers get its live record), then
+# is served from the database only; records older than the retention are deleted.
+_FORGET_AFTER = timedelta(minutes=1)
+_PRUNE_INTERVAL_SECONDS = 3600.0
 
 
 def _now() -> datetime:
@@ -92,13 +96,34 @@ class OperationReporter:
 
 
 class OperationManager:
-    def __init__(self, store: OperationStore) -> None:
+    def __init__(self, store: OperationStore, retention_days: int = 30) -> None:
+        """retention_days: finished records older than this are deleted (0: keep all)."""
         self.store = store
         self._live: dict[str, _Tracked] = {}
         self._lock = threading.Lock()
+        self._retention = timedelta(days=retention_days) if retention_days > 0 else None
+        self._pruned_at: float | None = None
         interrupted = store.fail_unfinished("daemon restarted", _now().isoformat())
         if interrupted:
             log.warning("marked %d interrupted operation(s) failed", interrupted)
+        self._housekeeping()
+
+    def _housekeeping(self) -> None:
+        """Drop long-finished operations from memory; prune old records (hourly at most)."""
+        now = _now()
+        with self._lock:
+            for op_id, tracked in list(self._live.items()):
+                ended = tracked.op.ended_at
+                if ended is not None and now - ended > _FORGET_AFTER:
+                    del self._live[op_id]
+        due = self._pruned_at is None or (
+            time.monotonic() - self._pruned_at >= _PRUNE_INTERVAL_SECONDS
+        )
+        if self._retention is not None and due:
+            self._pruned_at = time.monotonic()
+            removed = self.store.delete_finished_before((now - self._retention).isoformat())
+            if removed:
+                log.info("deleted %d operation record(s) older than the retention", removed)
 
     def start(self, kind: str, target: str | None, work: Work) -> Operation:
         op = Operation(
@@ -112,6 +137,7 @@ class OperationManager:
             target=self._run, args=(tracked, work), name=f"op-{op.id}", daemon=True
         )
         thread.start()
+        self._housekeeping()
         return op.model_copy(deep=True)
 
     def _run(self, tracked: _Tracked, work: Work) -> None:

@@ -85,3 +85,11 @@ class OperationStore:
                WHERE state IN ('queued','running')""",
             (error.model_dump_json(), now),
         )
+
+    def delete_finished_before(self, cutoff: str) -> int:
+        """Delete records (and, by cascade, logs) of operations that ended before cutoff."""
+        return self.db.execute(
+            """DELETE FROM operations
+               WHERE state IN ('succeeded','failed','cancelled') AND ended_at < ?""",
+            (cutoff,),
+        )

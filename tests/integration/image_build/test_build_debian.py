@@ -1,5 +1,7 @@
-"""`image build` from the Debian image (which has sshd): run, copy and script steps land in
-the new image, a VM booted from it shows them, and a failing step leaves nothing behind."""
+"""`image build` from the Debian image (which has sshd, so steps run over ssh by default):
+run, copy and script steps land in the new image, a VM booted from it shows them, the
+builder leaves no keys behind, a failing step leaves nothing behind, and build mode
+(`--via console`) works on the same base."""
 
 from __future__ import annotations
 
@@ -42,6 +44,8 @@ def test_build_with_run_copy_script_then_boot(buildd: RunningDaemon, tmp_path: P
         "--copy", f"{tree}:/opt/tree",
         "--script", str(script),
         "--run", "test -x /opt/tree/sub/tool && /opt/tree/sub/tool > /etc/built-tool",
+        # Over ssh the base's own init is up while steps run.
+        "--run", "test -d /run/systemd/system && echo systemd-is-running",
         "--env", "GREETING=hello world",
         "--free", "64M",
     )  # fmt: skip
@@ -51,6 +55,7 @@ def test_build_with_run_copy_script_then_boot(buildd: RunningDaemon, tmp_path: P
     assert "step-one-ran" in out.stderr
     assert "script sees hello world and answer = 42" in out.stderr
     assert out.stderr.index("step-one-ran") < out.stderr.index("script sees")
+    assert "systemd-is-running" in out.stderr
     assert "image deb-built built" in out.stdout
 
     info = image_json(buildd, "deb-built")
@@ -64,7 +69,9 @@ def test_build_with_run_copy_script_then_boot(buildd: RunningDaemon, tmp_path: P
         "copy",
         "script",
         "run",
+        "run",
     ]
+    assert provenance["via"] == "ssh"
     assert provenance["env"] == ["GREETING"]
     assert provenance["built_at"] and provenance["banger_version"]
 
@@ -74,8 +81,18 @@ def test_build_with_run_copy_script_then_boot(buildd: RunningDaemon, tmp_path: P
     assert debugfs.read_file(rootfs, "/etc/built-one") == b"one\n"
     assert debugfs.stat(rootfs, "/etc/app/app.conf").mode == 0o640
     assert debugfs.stat(rootfs, "/etc/app/app.conf").uid == 0
-    with pytest.raises(NotFound):
-        debugfs.read_file(rootfs, "/banger/vm.env")
+    # No trace of the builder: its settings, its host key, its login key; and the base's
+    # (empty) machine-id is back, so each VM of the image gets its own.
+    for leftover in (
+        "/banger/vm.env",
+        "/etc/ssh/ssh_host_ed25519_key",
+        "/root/.ssh/authorized_keys",
+    ):
+        with pytest.raises(NotFound):
+            debugfs.read_file(rootfs, leftover)
+    assert debugfs.read_file(rootfs, "/etc/machine-id") == debugfs.read_file(
+        base, "/etc/machine-id"
+    )
 
     # A VM from the new image shows every change.
     buildd.cli("vm", "create", "--image", "deb-built", "--name", "b1", "--wait", check=True)
@@ -104,3 +121,16 @@ def test_failing_step_exits_with_its_code_and_leaves_nothing(buildd: RunningDaem
     assert "step 2" in out.stderr and "exit code 7" in out.stderr
     assert image_names(buildd) == images_before
     assert build_leftovers(buildd, taps_before) == []
+
+
+def test_build_mode_on_a_base_with_sshd(buildd: RunningDaemon) -> None:
+    out = buildd.cli(
+        "image", "build", "--from-image", "deb", "--name", "deb-console", "--via", "console",
+        "--run", "test ! -d /run/systemd/system && echo before-init > /etc/built-console",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert image_json(buildd, "deb-console")["provenance"]["via"] == "console"
+    assert debugfs.read_file(rootfs_of(buildd, "deb-console"), "/etc/built-console") == (
+        b"before-init\n"
+    )
+    buildd.cli("image", "delete", "deb-console", check=True)

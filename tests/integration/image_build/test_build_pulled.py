@@ -25,21 +25,10 @@ pytestmark = pytest.mark.integration
 def pulled(buildd: RunningDaemon, registry: RunningRegistry) -> str:
     data = minbase_tarball().read_bytes()
     registry.push_image("debian/minbase", "bookworm", [(data, LAYER_TAR, data)])
-    # Through the API: the `image pull` verb is not wired into the CLI yet.
-    body = {
-        "ref": f"{registry.address}/debian/minbase:bookworm",
-        "insecure": True,
-        "name": "minbase",
-        "kernel_ref": "debian",
-    }
-    with buildd.http() as client:
-        op = client.post("/images/pull", json=body).json()
-        deadline = time.monotonic() + 600
-        while op["state"] not in ("succeeded", "failed", "cancelled"):
-            assert time.monotonic() < deadline, op
-            time.sleep(0.5)
-            op = client.get(f"/operations/{op['id']}").json()
-    assert op["state"] == "succeeded", op
+    buildd.cli(
+        "image", "pull", f"{registry.address}/debian/minbase:bookworm", "--insecure",
+        "--name", "minbase", "--kernel-ref", "debian", check=True,
+    )  # fmt: skip
     assert not image_json(buildd, "minbase")["provenance"]["has_sshd"]
     return "minbase"
 
@@ -61,8 +50,21 @@ def test_run_step_output_reaches_cli_and_image_is_managed(
     assert info["source"]["kind"] == "build"
     assert info["source"]["digest"] == base["source"]["digest"]
     assert info["provenance"]["base_digest"] == base["source"]["digest"].strip()
+    assert info["provenance"]["via"] == "console"  # no sshd in the base: build mode
     assert debugfs.read_file(rootfs_of(buildd, "minbase-hi"), "/etc/built-here") == b"marker-42\n"
     buildd.cli("image", "delete", "minbase-hi", check=True)
+
+
+def test_via_ssh_without_sshd_is_refused_before_anything_starts(
+    buildd: RunningDaemon, pulled: str
+) -> None:
+    taps_before = all_taps()
+    out = buildd.cli("image", "build", "--from-image", pulled, "--name", "minbase-ssh",
+                     "--via", "ssh", "--run", "true")  # fmt: skip
+    assert out.returncode == 1
+    assert "base image minbase has no sshd" in out.stderr
+    assert len(out.stderr.strip().splitlines()) <= 2  # the error line and its hint
+    assert build_leftovers(buildd, taps_before) == []
 
 
 def test_exit_code_of_failing_step_becomes_cli_exit_code(

@@ -1,4 +1,5 @@
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,35 @@ def test_unknown_operation(manager: OperationManager) -> None:
         manager.get("nope")
     with pytest.raises(Cancelled):
         raise Cancelled("x")
+
+
+def test_old_finished_records_are_pruned_with_their_logs(tmp_path: Path) -> None:
+    db = Database(tmp_path / "b.db")
+    first = OperationManager(OperationStore(db), retention_days=30)
+    old = first.start("pull", "old", lambda r: r.log("old line") and None)
+    recent = first.start("pull", "recent", lambda r: None)
+    for op in (old, recent):
+        first.wait(op.id, timeout=10)
+    # Age one record past the retention, as if it ended 31 days ago.
+    long_ago = (datetime.now(UTC) - timedelta(days=31)).isoformat()
+    db.execute("UPDATE operations SET ended_at = ? WHERE id = ?", (long_ago, old.id))
+    running = threading.Event()
+    release = threading.Event()
+
+    def long_work(r: OperationReporter) -> None:
+        running.set()
+        release.wait(10)
+
+    keeps = OperationManager(OperationStore(db), retention_days=0)  # 0 keeps everything
+    assert keeps.get(old.id).target == "old"
+    assert "old line" in keeps.log(old.id)
+    second = OperationManager(OperationStore(db), retention_days=30)  # a restart prunes
+    with pytest.raises(NotFound):
+        second.get(old.id)
+    assert OperationStore(db).log(old.id) == []  # its log went with it
+    assert second.get(recent.id).state == "succeeded"
+    live = second.start("long", None, long_work)
+    running.wait(10)
+    assert second.get(live.id).state == "running"  # never pruned while it runs
+    release.set()
+    second.wait(live.id, timeout=10)

@@ -1,0 +1,197 @@
+"""The ssh path of `image build`: steps run in an ssh session inside the booted builder.
+
+A base with an sshd boots like any VM (its own init, services, udev), so steps see the
+system they will run in later. The daemon logs in as root with a one-off key and runs the
+build disk's run.sh in that session: the framed protocol of build_disk.py arrives on
+ssh's stdout instead of the serial console and is judged exactly as in build mode. Then
+the builder's traces are removed (its key, host key, /banger settings), the VM is shut
+down cleanly, and the base's /etc/machine-id is put back so every VM of the image still
+gets its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from banger import proc
+from banger.disks import debugfs
+from banger.errors import BangerError, CommandFailed, InvalidArgument, NotFound, Unavailable
+from banger.guest import GuestFile
+from banger.guest.ready import wait_for_ssh
+from banger.images.build_console import Event, Transcript
+from banger.images.build_disk import GUEST_BUSYBOX, GUEST_MOUNT, sh_quote
+from banger.ops.manager import OperationReporter
+from banger.vmm import Backend, VMHandle
+
+SSHD_PATHS = ("/usr/sbin/sshd", "/usr/bin/sshd")
+HOST_ALIAS = "banger-builder"
+MACHINE_ID = "/etc/machine-id"
+SHUTDOWN_SECONDS = 60.0
+SCRUB_SECONDS = 60.0
+
+Via = Literal["ssh", "console"]
+
+
+def base_has_sshd(rootfs: Path) -> bool:
+    """True if the base image ships an sshd binary (looked up without mounting it)."""
+    for path in SSHD_PATHS:
+        try:
+            if debugfs.stat(rootfs, path).type in ("regular", "symlink"):
+                return True
+        except (NotFound, CommandFailed):
+            continue
+    return False
+
+
+def choose_via(requested: str, rootfs: Path, base_name: str) -> Via:
+    """auto → ssh when the base has an sshd, else console; an explicit ssh needs one."""
+    if requested == "console":
+        return "console"
+    has_sshd = base_has_sshd(rootfs)
+    if requested == "ssh" and not has_sshd:
+        raise InvalidArgument(
+            f"base image {base_name} has no sshd ({' or '.join(SSHD_PATHS)}), "
+            "so steps cannot run over ssh",
+            hint="use --via console (or auto), or first build an image that installs sshd",
+        )
+    return "ssh" if has_sshd else "console"
+
+
+def save_machine_id(root: Path) -> GuestFile | None:
+    """The base's /etc/machine-id as it is before the builder's init may fill it in."""
+    try:
+        info = debugfs.stat(root, MACHINE_ID)
+        if info.type != "regular":
+            return None
+        content = debugfs.read_file(root, MACHINE_ID)
+    except (NotFound, CommandFailed):
+        return None
+    return GuestFile(MACHINE_ID, content, info.mode, info.uid, info.gid)
+
+
+def restore_machine_id(root: Path, saved: GuestFile | None) -> None:
+    if saved is not None:
+        debugfs.write_files(root, [saved])
+
+
+def _ssh_argv(ip: str, key: Path, known_hosts: Path) -> list[str]:
+    return [
+        "ssh",
+        "-F",
+        "/dev/null",  # root's own ssh config must not change how the daemon connects
+        "-i",
+        str(key),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        f"UserKnownHostsFile={known_hosts}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        f"HostKeyAlias={HOST_ALIAS}",
+        "-o",
+        "HostKeyAlgorithms=ssh-ed25519",
+        "-o",
+        "ConnectTimeout=15",
+        "-o",
+        "ServerAliveInterval=15",
+        "-o",
+        "ServerAliveCountMax=8",
+        "-o",
+        "LogLevel=ERROR",
+        "-T",
+        f"root@{ip}",
+    ]
+
+
+def runner_command(build_device: str) -> str:
+    """The remote command: mount the build disk, run run.sh, unmount, keep its status."""
+    bb, mount, dev = sh_quote(GUEST_BUSYBOX), sh_quote(GUEST_MOUNT), sh_quote(build_device)
+    return (
+        f"{bb} mkdir -p {mount} && {bb} mount -t ext4 -o ro {dev} {mount} || exit 97; "
+        f"{bb} sh {mount}/run.sh; status=$?; {bb} umount {mount}; exit $status"
+    )
+
+
+def scrub_command(client_public_key: str) -> str:
+    """Remove what only the builder needed: its settings, host key and login key."""
+    bb = sh_quote(GUEST_BUSYBOX)
+    key = sh_quote(client_public_key.strip())
+    return (
+        f"{bb} rm -f /banger/vm.env /banger/authorized_keys /banger/ssh_host_ed25519_key "
+        "/banger/ssh_host_ed25519_key.pub /etc/ssh/ssh_host_ed25519_key "
+        "/etc/ssh/ssh_host_ed25519_key.pub; "
+        f'if [ "$({bb} cat /root/.ssh/authorized_keys 2>/dev/null)" = {key} ]; then '
+        f"{bb} rm -f /root/.ssh/authorized_keys; fi; {bb} sync"
+    )
+
+
+def run_over_ssh(
+    *,
+    ip: str,
+    host_key_public: str,
+    client_key: Path,
+    client_public_key: str,
+    build_device: str,
+    transcript: Transcript,
+    backend: Backend,
+    handle: VMHandle,
+    reporter: OperationReporter,
+    on_event: Callable[[Event], None],
+    deadline: float,
+) -> None:
+    """Wait for sshd, run the steps, scrub, shut the builder down; fills `transcript`."""
+    reporter.stage("wait for the builder's sshd")
+    wait_for_ssh(
+        ip,
+        timeout=max(1.0, deadline - time.monotonic()),
+        alive=lambda: backend.status(handle) == "running",
+        check_cancelled=reporter.check_cancelled,
+    )
+    known_hosts = client_key.with_name("known_hosts")
+    known_hosts.write_text(f"{HOST_ALIAS} {' '.join(host_key_public.split()[:2])}\n")
+    ssh = _ssh_argv(ip, client_key, known_hosts)
+
+    def on_line(line: str) -> None:
+        for event in transcript.feed(line.encode() + b"\n"):
+            on_event(event)
+
+    try:
+        proc.stream(
+            [*ssh, runner_command(build_device)],
+            on_line,
+            timeout=max(1.0, deadline - time.monotonic()),
+            hint="a step may be waiting for input or the network",
+        )
+    except CommandFailed as exc:
+        reporter.check_cancelled()  # a cancel kills the VMM, which ends ssh: say "cancelled"
+        if transcript.done is None:
+            _raise_session_lost(exc, transcript)
+    reporter.check_cancelled()
+    if transcript.succeeded:
+        reporter.stage("remove the builder's keys")
+        proc.run([*ssh, scrub_command(client_public_key)], timeout=SCRUB_SECONDS)
+        reporter.stage("builder shutting down")
+        backend.stop(handle, timeout=SHUTDOWN_SECONDS)
+    else:
+        backend.kill(handle)  # its disk is thrown away: no need to wait for a clean shutdown
+
+
+def _raise_session_lost(exc: CommandFailed, transcript: Transcript) -> None:
+    if exc.returncode == 97:
+        raise BangerError(
+            "the builder could not mount its build disk",
+            hint="the base image's kernel may lack ext4 or virtio-blk support",
+            code="build_failed",
+        )
+    where = f"during step {transcript.current}" if transcript.current else "before the steps"
+    raise Unavailable(
+        f"the ssh session to the builder ended {where}: {exc.message}",
+        hint="read the operation log (banger ops log ID); a step may have stopped sshd or "
+        "rebooted the builder",
+    )
