@@ -112,7 +112,9 @@ def remove_tree(path: Path) -> None:
 
 
 @contextmanager
-def debian_daemon(root: Path, user_config: str = "") -> Iterator[RunningDaemon]:
+def debian_daemon(
+    root: Path, user_config: str = "", daemon_config: str = ""
+) -> Iterator[RunningDaemon]:
     """A running daemon with kernel 'debian' and image 'deb' (a private copy) registered.
 
     On the way out every VM is deleted, the test bridge and NAT table are removed and the
@@ -121,7 +123,7 @@ def debian_daemon(root: Path, user_config: str = "") -> Iterator[RunningDaemon]:
     from tests.helpers.kernel_artifacts import debian_kernel_deb
     from tests.helpers.rootfs_artifacts import private_debian_rootfs
 
-    daemon = make_daemon(root / "d")
+    daemon = make_daemon(root / "d", daemon_config)
     config = root / "user.toml"
     config.write_text(user_config)
     daemon.env = {"BANGER_CONFIG": str(config), "XDG_CONFIG_HOME": str(root / "xdg")}

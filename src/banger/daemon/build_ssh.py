@@ -24,6 +24,7 @@ from banger.guest.ready import wait_for_ssh
 from banger.images.build_console import Event, Transcript
 from banger.images.build_disk import GUEST_BUSYBOX, GUEST_MOUNT, sh_quote
 from banger.ops.manager import OperationReporter
+from banger.ops.reporter import is_cancelled
 from banger.vmm import Backend, VMHandle
 
 SSHD_PATHS = ("/usr/sbin/sshd", "/usr/bin/sshd")
@@ -166,6 +167,8 @@ def run_over_ssh(
             [*ssh, runner_command(build_device)],
             on_line,
             timeout=max(1.0, deadline - time.monotonic()),
+            # A killed builder sends no RST: ssh must be stopped, not left to time out.
+            cancelled=lambda: is_cancelled(reporter),
             hint="a step may be waiting for input or the network",
         )
     except CommandFailed as exc:

@@ -34,6 +34,7 @@ from banger.vmm import Backend, Drive, KernelCaps, NetIf, VMHandle, VMSpec
 
 log = logging.getLogger("banger.daemon.vms")
 BUSYBOX = Path("/bin/busybox")
+GUEST_VSOCK_CID = 3  # 0-2 are reserved (hypervisor, local, host)
 CONSOLE_LOG = "console.log"
 HOST_KEY = "ssh_host_ed25519_key"
 
@@ -164,6 +165,10 @@ class Booter:
                 net=NetIf(tap=tap, mac=vm.mac),
                 console_log=vm_dir / CONSOLE_LOG,
                 accel=accel,
+                # Firecracker's vsock is a per-VM UNIX socket, so every guest may use the
+                # first free CID; QEMU's vhost-vsock would need host-unique CIDs and a
+                # vhost_vsock module (absent on these hosts), so QEMU VMs get none.
+                vsock_cid=GUEST_VSOCK_CID if backend.name == "firecracker" else None,
             )  # type: ignore[arg-type]
             backend.check_spec(spec, boot.caps)
             reporter.stage(f"start {backend.name}")

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from banger import proc
 from banger.disks.ext4 import make_ext4
-from banger.errors import BangerError, Cancelled, InvalidArgument
+from banger.errors import BangerError, InvalidArgument
 from banger.images.customize import customize_rootfs
-from banger.ops.reporter import Reporter
+from banger.ops.reporter import Reporter, is_cancelled
 
 __all__ = [
     "BASE_PACKAGES",
@@ -167,14 +167,6 @@ def _installed_packages(root: Path) -> list[str]:
     return sorted(line for line in result.stdout.splitlines() if line)
 
 
-def _is_cancelled(reporter: Reporter) -> bool:
-    try:
-        reporter.check_cancelled()
-    except Cancelled:
-        return True
-    return False
-
-
 def bootstrap_debian(
     out_ext4: Path,
     *,
@@ -207,7 +199,7 @@ def bootstrap_debian(
             mmdebstrap_argv(tree, suite=suite, mirror=mirror, extra_packages=extras),
             reporter.log,
             timeout=_BOOTSTRAP_TIMEOUT,
-            cancelled=lambda: _is_cancelled(reporter),
+            cancelled=lambda: is_cancelled(reporter),
             hint=f"check that {mirror} is reachable and the package names exist in {suite}",
         )
 

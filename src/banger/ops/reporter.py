@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from banger.errors import Cancelled
+
 
 class Reporter(Protocol):
     def stage(self, name: str) -> None:
@@ -29,6 +31,15 @@ class Reporter(Protocol):
 
     def check_cancelled(self) -> None:
         """Raise banger.errors.Cancelled if the operation was cancelled."""
+
+
+def is_cancelled(reporter: Reporter) -> bool:
+    """check_cancelled as a predicate, for tools that poll (banger.proc.stream)."""
+    try:
+        reporter.check_cancelled()
+    except Cancelled:
+        return True
+    return False
 
 
 class NullReporter:

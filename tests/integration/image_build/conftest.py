@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.helpers.daemon import RunningDaemon, debian_daemon
+from tests.helpers.daemon import BIN, RunningDaemon, debian_daemon
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +57,58 @@ def image_json(daemon: RunningDaemon, name: str) -> dict:  # type: ignore[type-a
 
 def rootfs_of(daemon: RunningDaemon, name: str) -> Path:
     return Path(image_json(daemon, name)["files"]["rootfs"])
+
+
+def interrupt_build_in_first_step(daemon: RunningDaemon, base: str, name: str) -> None:
+    """Ctrl-C a CLI build while its first step sleeps: cancelled, and nothing is left."""
+    taps_before = all_taps()
+    before = image_names(daemon)
+    with daemon.http() as client:
+        old_ops = {o["id"] for o in client.get("/operations").json()}
+    argv = [str(BIN / "banger"), "--socket", str(daemon.socket), "image", "build",
+            "--from-image", base, "--name", name,
+            "--run", "echo sleeping; sleep 600"]  # fmt: skip
+    cli = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **daemon.env}
+    )
+    try:
+        op = wait_for_op(
+            daemon,
+            lambda o: o["id"] not in old_ops and (o.get("stage") or "").startswith("step 1/1"),
+        )
+        cli.send_signal(signal.SIGINT)
+        _, err = cli.communicate(timeout=60)
+        assert cli.returncode != 0
+        assert "cancel" in err.decode()
+        # Bounded: a cancel must not wait for ssh or TCP to notice the builder is gone.
+        done = wait_for_op(
+            daemon, lambda o: o["state"] in ("failed", "cancelled"), op["id"], timeout=60
+        )
+        assert done["state"] == "cancelled", done
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    assert image_names(daemon) == before
+    assert build_leftovers(daemon, taps_before) == []
+
+
+def wait_for_op(
+    daemon: RunningDaemon,
+    predicate: Callable[[dict[str, Any]], bool],
+    op_id: str | None = None,
+    timeout: float = 300,
+) -> dict[str, Any]:
+    """An image.build operation (or the one op_id names) once predicate holds for it."""
+    deadline = time.monotonic() + timeout
+    with daemon.http() as client:
+        while time.monotonic() < deadline:
+            if op_id is not None:
+                ops = [client.get(f"/operations/{op_id}").json()]
+            else:
+                ops = [o for o in client.get("/operations").json() if o["kind"] == "image.build"]
+            for op in ops:
+                if predicate(op):
+                    return op
+            time.sleep(0.3)
+    raise AssertionError("the build operation did not reach the expected state")

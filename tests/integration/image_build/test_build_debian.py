@@ -15,7 +15,14 @@ from banger.disks import debugfs
 from banger.errors import NotFound
 from tests.helpers.daemon import RunningDaemon
 
-from .conftest import all_taps, build_leftovers, image_json, image_names, rootfs_of
+from .conftest import (
+    all_taps,
+    build_leftovers,
+    image_json,
+    image_names,
+    interrupt_build_in_first_step,
+    rootfs_of,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -134,3 +141,7 @@ def test_build_mode_on_a_base_with_sshd(buildd: RunningDaemon) -> None:
         b"before-init\n"
     )
     buildd.cli("image", "delete", "deb-console", check=True)
+
+
+def test_ctrl_c_during_an_ssh_step_cancels_and_leaves_nothing(buildd: RunningDaemon) -> None:
+    interrupt_build_in_first_step(buildd, "deb", "deb-cancel")

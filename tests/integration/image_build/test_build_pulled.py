@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 
 from banger.disks import debugfs
-from tests.helpers.daemon import BIN, RunningDaemon
+from tests.helpers.daemon import RunningDaemon
 from tests.helpers.debian_tarballs import minbase_tarball
 from tests.helpers.registry import LAYER_TAR, RunningRegistry
 
-from .conftest import all_taps, build_leftovers, image_json, image_names, rootfs_of
+from .conftest import (
+    all_taps,
+    build_leftovers,
+    image_json,
+    image_names,
+    interrupt_build_in_first_step,
+    rootfs_of,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -80,50 +80,4 @@ def test_exit_code_of_failing_step_becomes_cli_exit_code(
 
 
 def test_ctrl_c_cancels_the_build_and_leaves_nothing(buildd: RunningDaemon, pulled: str) -> None:
-    taps_before = all_taps()
-    before = image_names(buildd)
-    with buildd.http() as client:
-        old_ops = {o["id"] for o in client.get("/operations").json()}
-    argv = [str(BIN / "banger"), "--socket", str(buildd.socket), "image", "build",
-            "--from-image", pulled, "--name", "minbase-cancel",
-            "--run", "echo sleeping; sleep 600"]  # fmt: skip
-    cli = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **buildd.env}
-    )
-    try:
-        op = wait_for_op(
-            buildd,
-            lambda o: o["id"] not in old_ops and (o.get("stage") or "").startswith("step 1/1"),
-        )
-        cli.send_signal(signal.SIGINT)
-        _, err = cli.communicate(timeout=60)
-        assert cli.returncode != 0
-        assert "cancel" in err.decode()
-        done = wait_for_op(buildd, lambda o: o["state"] in ("failed", "cancelled"), op["id"])
-        assert done["state"] == "cancelled", done
-    finally:
-        if cli.poll() is None:
-            cli.kill()
-            cli.wait()
-    assert image_names(buildd) == before
-    assert build_leftovers(buildd, taps_before) == []
-
-
-def wait_for_op(
-    daemon: RunningDaemon,
-    predicate: Callable[[dict[str, Any]], bool],
-    op_id: str | None = None,
-) -> dict[str, Any]:
-    """An image.build operation (or the one op_id names) once predicate holds for it."""
-    deadline = time.monotonic() + 300
-    with daemon.http() as client:
-        while time.monotonic() < deadline:
-            if op_id is not None:
-                ops = [client.get(f"/operations/{op_id}").json()]
-            else:
-                ops = [o for o in client.get("/operations").json() if o["kind"] == "image.build"]
-            for op in ops:
-                if predicate(op):
-                    return op
-            time.sleep(0.3)
-    raise AssertionError("the build operation did not reach the expected state")
+    interrupt_build_in_first_step(buildd, pulled, "minbase-cancel")
