@@ -8,6 +8,7 @@ from banger.errors import InvalidArgument
 
 # DNS label rules (RFC 1123): lower-case letters, digits and '-', not at either end.
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+NAME_RULE = "use 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit"
 
 
 def validate_name(kind: str, name: str) -> str:
@@ -15,7 +16,6 @@ def validate_name(kind: str, name: str) -> str:
     if not _NAME.match(name or ""):
         raise InvalidArgument(
             f"invalid {kind} name {name!r}",
-            hint="use 1-63 lower-case letters, digits or '-', starting and ending with a "
-            "letter or digit (e.g. 'dev-1')",
+            hint=f"{NAME_RULE} (e.g. 'dev-1')",
         )
     return name

@@ -27,6 +27,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from banger.api.requests import BuildStep, ImageBuild
+from banger.api.validation import error_line
 from banger.errors import InvalidArgument
 
 M = TypeVar("M", bound=BaseModel)
@@ -104,10 +105,6 @@ class BuildFile(BaseModel):
     via: Literal["auto", "ssh", "console"] | None = None
 
 
-def _where(error: dict[str, Any]) -> str:
-    return ".".join(str(p) for p in error.get("loc", ())) or "file"
-
-
 def load_build_file(path: Path, overrides: dict[str, Any] | None = None) -> ImageBuild:
     """Read and validate a build file; `overrides` (from CLI flags) replace its fields."""
     try:
@@ -179,7 +176,4 @@ def _validated(model: type[M], data: Any, origin: str, hint: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InvalidArgument(
-            f"{origin}: {_where(dict(first))}: {first['msg']}", hint=hint
-        ) from None
+        raise InvalidArgument(f"{origin}: {error_line(exc.errors())}", hint=hint) from None

@@ -8,20 +8,10 @@ from fastapi.responses import JSONResponse
 
 from banger import __version__
 from banger.api import API_PREFIX
+from banger.api.validation import error_line
 from banger.daemon.routes import all_routers
 from banger.daemon.services import Services
 from banger.errors import BangerError
-
-
-def _validation_message(exc: RequestValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "request"
-    if first.get("type") == "string_pattern_mismatch" and where.endswith("name"):
-        return (
-            f"invalid {where} {first.get('input')!r}: use 1-63 lower-case letters, digits "
-            "or '-', starting and ending with a letter or digit"
-        )
-    return f"invalid {where}: {first.get('msg', 'invalid value')}"
 
 
 def create_app(services: Services) -> FastAPI:
@@ -43,7 +33,7 @@ def create_app(services: Services) -> FastAPI:
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         body = {
             "code": "invalid_argument",
-            "message": _validation_message(exc),
+            "message": error_line(exc.errors()),
             "hint": "check the command's --help for valid values",
         }
         return JSONResponse(body, status_code=400)

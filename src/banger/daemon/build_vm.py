@@ -160,8 +160,8 @@ def _report(plan: BuilderPlan, event: object, reporter: OperationReporter) -> No
         reporter.log(event.line)
     elif isinstance(event, StepExit):
         reporter.log(f"step {event.step}/{total} exited with status {event.code}")
-    elif isinstance(event, BuildDone) and event.ok:
-        reporter.stage("builder powering off")
+    elif isinstance(event, BuildDone) and event.ok and plan.via == "console":
+        reporter.stage("builder powering off")  # build mode powers off by itself
 
 
 def _follow(
