@@ -31,6 +31,9 @@ SSHD_PATHS = ("/usr/sbin/sshd", "/usr/bin/sshd")
 HOST_ALIAS = "banger-builder"
 MACHINE_ID = "/etc/machine-id"
 SHUTDOWN_SECONDS = 60.0
+# A TCG boot to sshd takes ~25 s here; a base whose sshd never comes up should fail in
+# minutes, not at the end of the whole build timeout.
+SSH_WAIT_SECONDS = 300.0
 SCRUB_SECONDS = 60.0
 
 Via = Literal["ssh", "console"]
@@ -148,12 +151,18 @@ def run_over_ssh(
 ) -> None:
     """Wait for sshd, run the steps, scrub, shut the builder down; fills `transcript`."""
     reporter.stage("wait for the builder's sshd")
-    wait_for_ssh(
-        ip,
-        timeout=max(1.0, deadline - time.monotonic()),
-        alive=lambda: backend.status(handle) == "running",
-        check_cancelled=reporter.check_cancelled,
-    )
+    try:
+        wait_for_ssh(
+            ip,
+            timeout=max(1.0, min(SSH_WAIT_SECONDS, deadline - time.monotonic())),
+            alive=lambda: backend.status(handle) == "running",
+            check_cancelled=reporter.check_cancelled,
+        )
+    except Unavailable as exc:
+        raise Unavailable(
+            f"the builder's sshd never answered: {exc.message}",
+            hint="the base's sshd may be broken or disabled; build with --via console",
+        ) from None
     known_hosts = client_key.with_name("known_hosts")
     known_hosts.write_text(f"{HOST_ALIAS} {' '.join(host_key_public.split()[:2])}\n")
     ssh = _ssh_argv(ip, client_key, known_hosts)

@@ -81,3 +81,24 @@ def test_exit_code_of_failing_step_becomes_cli_exit_code(
 
 def test_ctrl_c_cancels_the_build_and_leaves_nothing(buildd: RunningDaemon, pulled: str) -> None:
     interrupt_build_in_first_step(buildd, pulled, "minbase-cancel")
+
+
+def test_ssh_builder_that_never_answers_fails_clearly(buildd: RunningDaemon, pulled: str) -> None:
+    # A base that claims an sshd but whose init powers the VM off at once: `auto` picks
+    # ssh, the builder dies before sshd answers, and the build fails without leftovers.
+    buildd.cli(
+        "image", "build", "--from-image", pulled, "--name", "fake-sshd", "--via", "console",
+        "--run", "printf '#!/bin/sh\\nexit 1\\n' > /usr/sbin/sshd && chmod 755 /usr/sbin/sshd"
+        " && printf '#!/banger/busybox sh\\n/banger/busybox poweroff -f\\n' > /sbin/init"
+        " && chmod 755 /sbin/init",
+        check=True,
+    )  # fmt: skip
+    taps_before = all_taps()
+    before = image_names(buildd)
+    out = buildd.cli("image", "build", "--from-image", "fake-sshd", "--name", "never",
+                     "--run", "true")  # fmt: skip
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "sshd never answered" in out.stderr and "--via console" in out.stderr
+    assert image_names(buildd) == before
+    assert build_leftovers(buildd, taps_before) == []
+    buildd.cli("image", "delete", "fake-sshd", check=True)
