@@ -201,9 +201,14 @@ def _raise_session_lost(exc: CommandFailed, transcript: Transcript) -> None:
             hint="the base image's kernel may lack ext4 or virtio-blk support",
             code="build_failed",
         )
-    where = f"during step {transcript.current}" if transcript.current else "before the steps"
+    if transcript.current is None and not transcript.exits:
+        raise Unavailable(
+            f"could not run the steps over ssh in the builder: {exc.message}",
+            hint="the base's sshd may refuse root logins by key (PermitRootLogin); "
+            "build with --via console",
+        )
     raise Unavailable(
-        f"the ssh session to the builder ended {where}: {exc.message}",
+        f"the ssh session to the builder ended during step {transcript.current}: {exc.message}",
         hint="read the operation log (banger ops log ID); a step may have stopped sshd or "
         "rebooted the builder",
     )

@@ -145,3 +145,23 @@ def test_build_mode_on_a_base_with_sshd(buildd: RunningDaemon) -> None:
 
 def test_ctrl_c_during_an_ssh_step_cancels_and_leaves_nothing(buildd: RunningDaemon) -> None:
     interrupt_build_in_first_step(buildd, "deb", "deb-cancel")
+
+
+def test_base_refusing_root_ssh_fails_with_a_hint(buildd: RunningDaemon) -> None:
+    buildd.cli(
+        "image", "build", "--from-image", "deb", "--name", "deb-noroot", "--via", "console",
+        # The image's own policy sits at the top of sshd_config (first value wins).
+        "--run", "sed -i 's/^PermitRootLogin .*/PermitRootLogin no/' /etc/ssh/sshd_config"
+        " && grep -q '^PermitRootLogin no' /etc/ssh/sshd_config",
+        check=True,
+    )  # fmt: skip
+    taps_before = all_taps()
+    before = image_names(buildd)
+    out = buildd.cli("image", "build", "--from-image", "deb-noroot", "--name", "never",
+                     "--run", "true")  # fmt: skip
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "could not run the steps over ssh" in out.stderr, out.stderr
+    assert "PermitRootLogin" in out.stderr and "--via console" in out.stderr
+    assert image_names(buildd) == before
+    assert build_leftovers(buildd, taps_before) == []
+    buildd.cli("image", "delete", "deb-noroot", check=True)
