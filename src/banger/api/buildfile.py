@@ -161,19 +161,52 @@ def load_build_file(path: Path, overrides: dict[str, Any] | None = None) -> Imag
         raise InvalidArgument(
             f"{path}: name: no image name", hint='set name = "..." in the file or pass --name'
         )
-    return build_request(body, str(path))
+    return build_request(body, str(path), FILE_KEYS)
 
 
-def build_request(body: dict[str, Any], origin: str) -> ImageBuild:
+# How the request's fields are spelled in a build file and on the command line.
+FILE_KEYS = {
+    "from_image": "from",
+    "size_mib": "size",
+    "free_mib": "free",
+    "memory_mib": "memory",
+    "timeout_s": "timeout",
+    "steps": "step",
+}
+CLI_FLAGS = {
+    "from_image": "--from-image",
+    "name": "--name",
+    "size_mib": "--size",
+    "free_mib": "--free",
+    "memory_mib": "--memory",
+    "timeout_s": "--timeout",
+    "kernel_ref": "--kernel-ref",
+    "cpus": "--cpus",
+    "via": "--via",
+    "env": "--env",
+    "steps": "step",
+}
+
+
+def build_request(
+    body: dict[str, Any], origin: str, spelled: dict[str, str] | None = None
+) -> ImageBuild:
     """Validate a request body, with a one-line error naming `origin` and the field."""
     return _validated(
-        ImageBuild, body, origin, "see `banger image build --help` and docs/image-build.md"
+        ImageBuild,
+        body,
+        origin,
+        "see `banger image build --help` and docs/image-build.md",
+        spelled,
     )
 
 
-def _validated(model: type[M], data: Any, origin: str, hint: str) -> M:
+def _validated(
+    model: type[M], data: Any, origin: str, hint: str, spelled: dict[str, str] | None = None
+) -> M:
     """`model` from `data`, or one InvalidArgument line: origin, field, what is wrong."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidArgument(f"{origin}: {error_line(exc.errors())}", hint=hint) from None
+        line = error_line(exc.errors(), spelled)
+        raise InvalidArgument(f"{origin}: {line}", hint=hint) from None

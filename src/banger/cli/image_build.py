@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from banger.api.buildfile import (
+    CLI_FLAGS,
     build_request,
     load_build_file,
     parse_size_mib,
@@ -92,6 +93,9 @@ def build(
     kernel_ref: str | None = typer.Option(None, "--kernel-ref", help="kernel to boot and record"),
     cpus: int | None = typer.Option(None, "--cpus", help="builder vCPUs"),
     memory: str | None = typer.Option(None, "--memory", help="builder memory, e.g. 1G"),
+    timeout: int | None = typer.Option(
+        None, "--timeout", help="seconds for the whole builder run (default 7200)"
+    ),
     via: str | None = typer.Option(
         None, "--via", help="auto (default), ssh or console: how steps reach the builder"
     ),
@@ -100,8 +104,9 @@ def build(
 ) -> None:
     """Derive a new managed image by running steps as root inside a builder VM.
 
-    Steps run in the order given. With -f, --name/--from-image/--size/--free/--kernel-ref/
-    --cpus/--memory/--via override the file and --env adds to its env; step flags are refused.
+    Steps run in the order given. With -f, the flags --name/--from-image/--size/--free/
+    --kernel-ref/--cpus/--memory/--timeout/--via override the file and --env adds to its
+    env; step flags are refused.
     """
     if size is not None and free is not None:
         raise InvalidArgument("give at most one of --size and --free", hint="pick one")
@@ -114,6 +119,7 @@ def build(
         "cpus": cpus,
         "memory_mib": parse_size_mib(memory, "--memory") if memory else None,
         "via": via,
+        "timeout_s": timeout,
     }
     if file is not None:
         if run or script or copy:
@@ -132,7 +138,9 @@ def build(
                 "--run 'apt-get install -y curl', or -f banger-build.toml",
             )
         body = {**overrides, "steps": steps, "env": parse_env(env)}
-        request = build_request({k: v for k, v in body.items() if v is not None}, "image build")
+        request = build_request(
+            {k: v for k, v in body.items() if v is not None}, "image build", CLI_FLAGS
+        )
     as_json = wants_json(ctx, json)
     try:
         result = run_operation(

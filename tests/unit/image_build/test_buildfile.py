@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from banger.api.buildfile import load_build_file, parse_size_mib, split_copy
+from banger.api.buildfile import (
+    CLI_FLAGS,
+    build_request,
+    load_build_file,
+    parse_size_mib,
+    split_copy,
+)
 from banger.cli.image_build import ordered_steps, parse_env, step_order
 from banger.errors import InvalidArgument
 
@@ -105,3 +111,19 @@ def test_env_pairs() -> None:
     assert parse_env(["A=1", "B=x=y", "C="]) == {"A": "1", "B": "x=y", "C": ""}
     with pytest.raises(InvalidArgument):
         parse_env(["novalue"])
+
+
+def test_errors_name_the_field_as_the_user_spelled_it(tmp_path: Path) -> None:
+    text = 'from = "a"\nname = "b"\ntimeout = 3\nvia = "ssh"\n[[step]]\nrun = "x"\n'
+    path = write(tmp_path, text)
+    with pytest.raises(InvalidArgument, match=r"banger-build.toml: invalid timeout: .*10"):
+        load_build_file(path)
+    body = {"from_image": "a", "name": "b", "steps": [{"kind": "run", "text": "x"}]}
+    with pytest.raises(InvalidArgument, match=r"^image build: invalid --timeout: "):
+        build_request({**body, "timeout_s": 5}, "image build", CLI_FLAGS)
+    with pytest.raises(InvalidArgument, match=r"invalid --name '\.\./x': use 1-63 lower-case"):
+        build_request({**body, "name": "../x"}, "image build", CLI_FLAGS)
+    with pytest.raises(InvalidArgument, match=r"invalid --via: "):
+        build_request({**body, "via": "telnet"}, "image build", CLI_FLAGS)
+    assert build_request({**body, "via": "console"}, "image build", CLI_FLAGS).via == "console"
+    assert load_build_file(write(tmp_path, text.replace("= 3", "= 30"))).via == "ssh"
