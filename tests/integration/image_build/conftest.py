@@ -112,3 +112,23 @@ def wait_for_op(
                     return op
             time.sleep(0.3)
     raise AssertionError("the build operation did not reach the expected state")
+
+
+def build_from_broken_base_fails(
+    daemon: RunningDaemon, base: str, breaking_step: str, *expected: str
+) -> None:
+    """Derive a broken base (in build mode), then build from it: exit 1 with the expected
+    words in the error, no image, no leftovers; the broken base is deleted again."""
+    broken = "broken-base"
+    daemon.cli("image", "build", "--from-image", base, "--name", broken, "--via", "console",
+               "--run", breaking_step, check=True)  # fmt: skip
+    taps_before = all_taps()
+    before = image_names(daemon)
+    out = daemon.cli("image", "build", "--from-image", broken, "--name", "never",
+                     "--run", "true")  # fmt: skip
+    assert out.returncode == 1, out.stdout + out.stderr
+    for words in expected:
+        assert words in out.stderr, out.stderr
+    assert image_names(daemon) == before
+    assert build_leftovers(daemon, taps_before) == []
+    daemon.cli("image", "delete", broken, check=True)
