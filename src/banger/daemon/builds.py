@@ -119,8 +119,9 @@ class BuildService:
         backend = self.host.backend(None)
         boot = boot_set(base, kernel, backend.name)
         summaries = [summarize(step) for step in steps]
-        bootset.validate_rootfs(Path(base.files["rootfs"]))
-        via = build_ssh.choose_via(req.via, Path(base.files["rootfs"]), base.name)
+        base_rootfs = Path(base.files["rootfs"])
+        bootset.validate_rootfs(base_rootfs)
+        via = build_ssh.choose_via(req.via, base_rootfs, base.name)
 
         def build(staging: Path, reporter: OperationReporter) -> tuple[ImageSource, dict[str, Any]]:
             accel = self.host.accel(reporter)
