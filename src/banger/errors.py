@@ -64,6 +64,12 @@ class Unavailable(BangerError):
     status = 503
 
 
+class BootFailed(Unavailable):
+    """A guest stopped making progress (stalled, panicked, exited) before it was ready."""
+
+    code = "boot_failed"
+
+
 class Cancelled(BangerError):
     code = "cancelled"
     status = 409

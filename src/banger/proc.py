@@ -139,12 +139,15 @@ def stream(
     *,
     timeout: float,
     cancelled: Callable[[], bool] = lambda: False,
+    until: Callable[[str], bool] | None = None,
     hint: str | None = None,
 ) -> None:
     """Run argv, handing each line of its merged output to `on_line` as it appears.
 
     For long tools (mmdebstrap, ...) whose progress a user should see live. Cancellation
     and the timeout kill the tool's whole process group, so no grandchild is left running.
+    `until`: a line for which it returns True ends the run early, as a success (the tool
+    is killed); e.g. a probe VM that has shown what it had to show.
     """
     args = [os.fspath(a) for a in argv]
     if "/" not in args[0]:
@@ -174,9 +177,11 @@ def stream(
         if line:
             tail = [*tail[-19:], line]
             on_line(line)
-        if cancelled():
+            if until is not None and until(line):
+                stopped_why = "done"
+        if stopped_why is None and cancelled():
             stopped_why = "cancelled"
-        elif time.monotonic() > deadline:
+        elif stopped_why is None and time.monotonic() > deadline:
             stopped_why = "timeout"
         if stopped_why:
             with contextlib.suppress(ProcessLookupError):
@@ -184,6 +189,14 @@ def stream(
             break
     returncode = child.wait()
     reader.join(timeout=5)
+    # What the tool printed before it was stopped still belongs to its story (last words).
+    while stopped_why and not lines.empty():
+        rest = lines.get_nowait()
+        if rest:
+            tail = [*tail[-19:], rest]
+            on_line(rest)
+    if stopped_why == "done":
+        return
     if stopped_why == "cancelled":
         raise Cancelled(f"{Path(args[0]).name} was cancelled")
     if stopped_why == "timeout":

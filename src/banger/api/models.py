@@ -61,6 +61,8 @@ class VersionInfo(BaseModel):
     version: str
     api: str = "v1"
     python: str
+    # The daemon's own pid: `banger daemon stop` checks it against the socket's peer.
+    pid: int | None = None
 
 
 class DoctorCheck(BaseModel):
@@ -69,6 +71,8 @@ class DoctorCheck(BaseModel):
     required: bool
     detail: str
     hint: str | None = None
+    # What the verdict rests on, where a probe ran (e.g. the console line a guest printed).
+    evidence: str | None = None
 
 
 class DoctorReport(BaseModel):

@@ -12,15 +12,24 @@ from pathlib import Path
 
 import typer
 
+from banger import proc
 from banger.cli.context import state
+from banger.client.daemon_process import locate_daemon, process_is_bangerd, wait_unanswered
 from banger.errors import BangerError, FailedPrecondition, PermissionDenied, Unavailable
 
 app = typer.Typer(help="Run, install and control the bangerd daemon.")
 
 UNIT_SOURCE = Path(__file__).resolve().parents[3] / "packaging" / "bangerd.service"
 UNIT_TARGET = Path("/etc/systemd/system/bangerd.service")
-PIDFILE = Path("/run/banger/bangerd.pid")
 LOGFILE = Path("/var/log/banger/bangerd.log")
+
+
+def pidfile_for(socket_path: Path) -> Path:
+    """Where `daemon start` records its child: beside the socket (/run/banger/bangerd.pid).
+
+    Only a hint for cleanup: `stop` finds the daemon through the socket itself.
+    """
+    return socket_path.with_suffix(".pid")
 
 
 def _bangerd() -> str:
@@ -68,61 +77,126 @@ def run(
 def start(ctx: typer.Context, timeout: float = typer.Option(20.0, help="seconds to wait")) -> None:
     """Start bangerd (through systemd where it runs, else as a background process)."""
     _require_root()
+    st = state(ctx)
     if _reachable(ctx):
         typer.echo("bangerd is already running")
         return
     if _has_systemd() and UNIT_TARGET.exists():
-        subprocess.run(["systemctl", "start", "bangerd"], check=True)
+        proc.run(["systemctl", "start", "bangerd"], hint="see journalctl -u bangerd")
     else:
+        argv = [_bangerd()]
+        if st.socket_override is not None:
+            argv += ["--socket", str(st.socket_override)]
+        pidfile = pidfile_for(st.socket_path)
         LOGFILE.parent.mkdir(parents=True, exist_ok=True)
-        PIDFILE.parent.mkdir(parents=True, exist_ok=True)
+        pidfile.parent.mkdir(parents=True, exist_ok=True)
         with open(LOGFILE, "ab") as log:
             child = subprocess.Popen(
-                [_bangerd()],
+                argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
             )
-        PIDFILE.write_text(f"{child.pid}\n")
+        pidfile.write_text(f"{child.pid}\n")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if _reachable(ctx):
-            typer.echo(f"bangerd is running on {state(ctx).socket_path}")
+            typer.echo(f"bangerd is running on {st.socket_path}")
             return
         time.sleep(0.2)
     raise Unavailable("bangerd did not come up", hint=f"look at {LOGFILE} or journalctl -u bangerd")
 
 
-@app.command()
-def stop(ctx: typer.Context) -> None:
-    """Stop bangerd. Running VMs keep running and are reattached at the next start."""
-    _require_root()
-    if _has_systemd() and UNIT_TARGET.exists():
-        subprocess.run(["systemctl", "stop", "bangerd"], check=True)
-        return
+def _unit_main_pid() -> int | None:
+    """The pid of the installed systemd unit's daemon, if the unit runs."""
+    if not (_has_systemd() and UNIT_TARGET.exists()):
+        return None
+    out = proc.run(["systemctl", "show", "--property=MainPID", "--value", "bangerd"], check=False)
     try:
-        pid = int(PIDFILE.read_text().strip())
-        os.kill(pid, signal.SIGTERM)
+        return int(out.stdout.strip()) or None
+    except ValueError:
+        return None
+
+
+def _forget_pidfile(pidfile: Path) -> None:
+    """Remove the pidfile unless it names a live bangerd (which then is not ours to judge)."""
+    try:
+        pid = int(pidfile.read_text().strip())
     except (OSError, ValueError):
-        typer.echo("bangerd is not running")
+        pid = 0
+    if pid > 0 and process_is_bangerd(pid):
+        typer.echo(
+            f"note: {pidfile} names bangerd pid {pid}, which does not serve this socket; "
+            "left alone",
+            err=True,
+        )
         return
-    for _ in range(100):
-        if not Path(f"/proc/{pid}").exists():
-            break
-        time.sleep(0.1)
-    PIDFILE.unlink(missing_ok=True)
-    typer.echo("bangerd stopped")
+    pidfile.unlink(missing_ok=True)
+
+
+def _stop(ctx: typer.Context, timeout: float, force: bool) -> str:
+    """Stop whatever bangerd answers on the socket; a line saying what happened."""
+    sock = state(ctx).socket_path
+    with locate_daemon(sock) as daemon:
+        if daemon is None:
+            _forget_pidfile(pidfile_for(sock))
+            return f"bangerd is not running on {sock}"
+        pid = daemon.pid
+        if _unit_main_pid() == pid:
+            proc.run(
+                ["systemctl", "stop", "--no-block", "bangerd"], hint="see journalctl -u bangerd"
+            )
+        else:
+            daemon.send(signal.SIGTERM)
+        how = "stopped"
+        if not daemon.exited(timeout):
+            if not force:
+                raise Unavailable(
+                    f"bangerd (pid {pid}) did not exit within {timeout:g}s of SIGTERM",
+                    hint=f"see its log; kill it with `sudo banger daemon stop --force` "
+                    f"(or kill -KILL {pid}); VMs keep running either way",
+                )
+            daemon.send(signal.SIGKILL)
+            if not daemon.exited(10):
+                raise Unavailable(
+                    f"bangerd (pid {pid}) survived SIGKILL",
+                    hint=f"it is stuck in the kernel: look at /proc/{pid}/stack",
+                )
+            how = f"killed (it ignored SIGTERM for {timeout:g}s)"
+    _forget_pidfile(pidfile_for(sock))
+    other = wait_unanswered(sock, 5.0)
+    if other is not None:
+        raise Unavailable(
+            f"bangerd (pid {pid}) {how}, but {sock} is answered again, by pid {other}",
+            hint="something restarts it: is it the systemd unit? (systemctl stop bangerd)",
+        )
+    return f"bangerd (pid {pid}) {how}"
+
+
+@app.command()
+def stop(
+    ctx: typer.Context,
+    timeout: float = typer.Option(30.0, help="seconds to wait for it to exit"),
+    force: bool = typer.Option(False, "--force", help="SIGKILL it if it has not exited in time"),
+) -> None:
+    """Stop the bangerd answering on the socket, however it was started.
+
+    Running VMs keep running and are reattached at the next start.
+    """
+    _require_root()
+    typer.echo(_stop(ctx, timeout, force))
 
 
 @app.command()
 def status(ctx: typer.Context) -> None:
-    """Say whether bangerd answers on its socket."""
-    if _reachable(ctx):
-        typer.echo(f"bangerd is running on {state(ctx).socket_path}")
-    else:
-        typer.echo(f"bangerd is not reachable on {state(ctx).socket_path}")
-        raise typer.Exit(1)
+    """Say whether bangerd answers on its socket (and which process it is)."""
+    sock = state(ctx).socket_path
+    with locate_daemon(sock) as daemon:
+        if daemon is None:
+            typer.echo(f"bangerd is not reachable on {sock}")
+            raise typer.Exit(1)
+        typer.echo(f"bangerd is running on {sock} (pid {daemon.pid})")
 
 
 @app.command()
@@ -136,8 +210,8 @@ def install(ctx: typer.Context) -> None:
         )
     unit = UNIT_SOURCE.read_text().replace("@BANGERD@", _bangerd())
     UNIT_TARGET.write_text(unit)
-    subprocess.run(["systemctl", "daemon-reload"], check=True)
-    subprocess.run(["systemctl", "enable", "--now", "bangerd"], check=True)
+    proc.run(["systemctl", "daemon-reload"])
+    proc.run(["systemctl", "enable", "--now", "bangerd"], hint="see journalctl -u bangerd")
     typer.echo("bangerd installed and started")
 
 
@@ -147,10 +221,9 @@ def uninstall(ctx: typer.Context) -> None:
     _require_root()
     if _reachable(ctx):
         state(ctx).client.post("/network/teardown")
+    typer.echo(_stop(ctx, timeout=30.0, force=False))
     if _has_systemd() and UNIT_TARGET.exists():
-        subprocess.run(["systemctl", "disable", "--now", "bangerd"], check=False)
+        proc.run(["systemctl", "disable", "--now", "bangerd"], check=False)
         UNIT_TARGET.unlink()
-        subprocess.run(["systemctl", "daemon-reload"], check=False)
-    else:
-        stop(ctx)
+        proc.run(["systemctl", "daemon-reload"], check=False)
     typer.echo("bangerd uninstalled (state in the state dir is kept)")

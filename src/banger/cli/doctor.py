@@ -7,11 +7,12 @@ import os
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from banger.api.models import DoctorCheck, DoctorReport
 from banger.cli.context import JSON_OPTION, state, wants_json
 from banger.cli.output import console, print_json
-from banger.doctor import host_checks
+from banger.doctor import KvmVerdict, host_checks
 from banger.errors import BangerError
 
 _STYLE = {"pass": "[green]pass[/green]", "warn": "[yellow]warn[/yellow]", "fail": "[red]fail[/red]"}
@@ -55,16 +56,28 @@ def doctor(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
                 name="daemon", status="fail", required=True, detail=exc.message, hint=exc.hint
             )
         )
-        checks.extend(host_checks("qemu-system-x86_64", None, Path("/var/lib/banger")))
+        checks.extend(
+            host_checks(
+                "qemu-system-x86_64",
+                None,
+                Path("/var/lib/banger"),
+                lambda: KvmVerdict.unverified(
+                    "bangerd is not running (it boots its kernel to tell)"
+                ),
+            )
+        )
     checks.append(_group_check(st.socket_path))
     result = DoctorReport(checks=checks, ok=all(c.status != "fail" for c in checks))
     if wants_json(ctx, json):
         print_json(result)
     else:
         for c in checks:
-            hint = f"  [dim]→ {c.hint}[/dim]" if c.hint else ""
+            hint = f"  [dim]→ {escape(c.hint)}[/dim]" if c.hint else ""
             console.print(
-                f"{_STYLE[c.status]}  [bold]{c.name:<15}[/bold] {c.detail}{hint}", highlight=False
+                f"{_STYLE[c.status]}  [bold]{c.name:<15}[/bold] {escape(c.detail)}{hint}",
+                highlight=False,
             )
+            if c.evidence:
+                console.print(f"{'':<23}[dim]evidence: {escape(c.evidence)}[/dim]", highlight=False)
     if not result.ok:
         raise typer.Exit(1)

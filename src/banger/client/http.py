@@ -22,6 +22,7 @@ _BY_CODE: dict[str, type[errors.BangerError]] = {
         errors.FailedPrecondition,
         errors.PermissionDenied,
         errors.Unavailable,
+        errors.BootFailed,
         errors.Cancelled,
     )
 }

@@ -48,6 +48,15 @@ class OciSettings(_Strict):
     max_uncompressed_gib: int = Field(default=64, ge=1)
 
 
+class BootSettings(_Strict):
+    """How long a booting guest may stay silent (see docs/vmm.md, "boot watchdog")."""
+
+    kernel_stall_seconds: float = Field(default=20, ge=1, le=3600)
+    userspace_stall_seconds: float = Field(default=30, ge=0, le=3600)  # 0: no bound
+    ready_timeout_seconds: float = Field(default=300, ge=5, le=86400)
+    kvm_probe_seconds: float = Field(default=8, ge=1, le=120)
+
+
 class DaemonConfig(_Strict):
     state_dir: Path = DEFAULT_STATE_DIR
     socket_path: Path = DEFAULT_SOCKET
@@ -64,6 +73,7 @@ class DaemonConfig(_Strict):
     network: NetworkSettings = NetworkSettings()
     images: ImageSettings = ImageSettings()
     oci: OciSettings = OciSettings()
+    boot: BootSettings = BootSettings()
 
     _abs_state = field_validator("state_dir", "socket_path", "firecracker_bin")(_absolute)
 

@@ -18,8 +18,16 @@ from typing import Literal
 
 from banger import proc
 from banger.disks import debugfs
-from banger.errors import BangerError, CommandFailed, InvalidArgument, NotFound, Unavailable
+from banger.errors import (
+    BangerError,
+    BootFailed,
+    CommandFailed,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 from banger.guest import GuestFile
+from banger.guest.boot_watch import ConsoleWatch, Phase
 from banger.guest.ready import wait_for_ssh
 from banger.images.build_console import Event, Transcript
 from banger.images.build_disk import GUEST_BUSYBOX, GUEST_MOUNT, sh_quote
@@ -148,6 +156,7 @@ def run_over_ssh(
     reporter: OperationReporter,
     on_event: Callable[[Event], None],
     deadline: float,
+    watch: ConsoleWatch,
 ) -> None:
     """Wait for sshd, run the steps, scrub, shut the builder down; fills `transcript`."""
     reporter.stage("wait for the builder's sshd")
@@ -156,10 +165,15 @@ def run_over_ssh(
             ip,
             timeout=max(1.0, min(SSH_WAIT_SECONDS, deadline - time.monotonic())),
             alive=lambda: backend.status(handle) == "running",
+            watch=watch,
             check_cancelled=reporter.check_cancelled,
         )
-    except Unavailable as exc:
-        raise Unavailable(
+    except BootFailed as exc:
+        for line in watch.tail:
+            reporter.log(f"console: {line}")
+        if watch.phase is Phase.KERNEL or watch.panic_line is not None:
+            raise  # the kernel's fault (or KVM's), not the base's sshd: say that
+        raise BootFailed(
             f"the builder's sshd never answered: {exc.message}",
             hint="the base's sshd may be broken or disabled; build with --via console",
         ) from None
@@ -209,6 +223,6 @@ def _raise_session_lost(exc: CommandFailed, transcript: Transcript) -> None:
         )
     raise Unavailable(
         f"the ssh session to the builder ended during step {transcript.current}: {exc.message}",
-        hint="read the operation log (banger ops log ID); a step may have stopped sshd or "
+        hint="read the operation log (banger ops show ID); a step may have stopped sshd or "
         "rebooted the builder",
     )

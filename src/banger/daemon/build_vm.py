@@ -17,8 +17,9 @@ from pathlib import Path
 from banger.daemon import build_ssh
 from banger.daemon.vm_boot import Booter, BootSet
 from banger.disks import debugfs
-from banger.errors import Unavailable
+from banger.errors import BootFailed, Unavailable
 from banger.guest import GuestSettings, generate_host_keypair, kernel_cmdline, render_guest_files
+from banger.guest.boot_watch import ConsoleWatch, Phase
 from banger.images.build_console import BuildDone, StepBegin, StepExit, StepOutput, Transcript
 from banger.network import create_tap, delete_tap, host_dns_servers, mac_for, tap_name
 from banger.ops.manager import OperationReporter
@@ -132,8 +133,9 @@ def run_builder(
         handle = backend.start(spec)
         undo.callback(backend.kill, handle)  # a no-op once the VMM exited by itself
         reporter.on_cancel(lambda: backend.kill(handle))
+        watch = booter.watch(spec.console_log, plan.accel)
         if client_key is None or client_public is None:
-            return _follow(plan, backend, handle, reporter)
+            return _follow(plan, backend, handle, reporter, watch)
         transcript = Transcript(nonce=plan.nonce, steps=len(plan.steps))
         build_ssh.run_over_ssh(
             ip=str(ip),
@@ -147,9 +149,27 @@ def run_builder(
             reporter=reporter,
             on_event=lambda event: _report(plan, event, reporter),
             deadline=time.monotonic() + plan.timeout_s,
+            watch=watch,
         )
         return transcript
     raise AssertionError("unreachable")  # pragma: no cover - the with block returns
+
+
+def _check_boot(watch: ConsoleWatch, exited: bool, reporter: OperationReporter) -> None:
+    """Fail fast on a builder whose kernel stalls, panics or dies before userspace."""
+    try:
+        if exited:
+            reporter.check_cancelled()  # killed by a cancel: say so
+            raise watch.exited()
+        if watch.panic_line is not None:
+            raise watch.panicked()
+        limit = watch.stall_limit()
+        if watch.silent_for() > limit:
+            raise watch.stalled()
+    except BootFailed:
+        for line in watch.tail:
+            reporter.log(f"console: {line}")
+        raise
 
 
 def _report(plan: BuilderPlan, event: object, reporter: OperationReporter) -> None:
@@ -165,23 +185,29 @@ def _report(plan: BuilderPlan, event: object, reporter: OperationReporter) -> No
 
 
 def _follow(
-    plan: BuilderPlan, backend: Backend, handle: VMHandle, reporter: OperationReporter
+    plan: BuilderPlan,
+    backend: Backend,
+    handle: VMHandle,
+    reporter: OperationReporter,
+    watch: ConsoleWatch,
 ) -> Transcript:
-    """Tail the console log as it grows until the VMM exits (timeout and cancel aware)."""
+    """Tail the console log as it grows until the VMM exits (timeout and cancel aware).
+
+    Until the guest reaches userspace the boot watch judges stalls; after that a step may
+    be silent as long as it likes, within the build timeout.
+    """
     transcript = Transcript(nonce=plan.nonce, steps=len(plan.steps))
-    console = plan.builder_dir / CONSOLE_LOG
     deadline = time.monotonic() + plan.timeout_s
     done_at: float | None = None
-    offset = 0
     while True:
         exited = backend.status(handle) == "stopped"
-        if console.exists():
-            with console.open("rb") as f:
-                f.seek(offset)
-                data = f.read()
-            offset += len(data)
+        while data := watch.poll():
             for event in transcript.feed(data):
                 _report(plan, event, reporter)
+            if not exited:
+                break  # read the rest on the next round; once exited, read it all now
+        if watch.phase is Phase.KERNEL:
+            _check_boot(watch, exited, reporter)
         if exited:
             transcript.feed(b"\n")  # a last line without its newline still counts
             reporter.check_cancelled()  # killed by a cancel: say so, not "stopped early"

@@ -76,7 +76,7 @@ def judge(transcript: Transcript, summaries: list[str]) -> None:
         last = _tail(list(transcript.console_tail)) or "no output"
         raise BangerError(
             f"the builder VM stopped {where}: {last}",
-            hint="read the operation log (banger ops log ID); the base image may not boot",
+            hint="read the operation log (banger ops show ID); the base image may not boot",
             code="build_failed",
         )
 
@@ -116,7 +116,8 @@ class BuildService:
         self.images.ensure_free(req.name)
         kernel = self.images.resolve_kernel(req.kernel_ref or base.kernel)
         steps = disk_steps(req.steps)
-        backend = self.host.backend(None)
+        probe_kernel = boot_set(base, kernel, "qemu").kernel
+        backend = self.host.backend(None, probe_kernel)
         boot = boot_set(base, kernel, backend.name)
         summaries = [summarize(step) for step in steps]
         base_rootfs = Path(base.files["rootfs"])
@@ -124,7 +125,7 @@ class BuildService:
         via = build_ssh.choose_via(req.via, base_rootfs, base.name)
 
         def build(staging: Path, reporter: OperationReporter) -> tuple[ImageSource, dict[str, Any]]:
-            accel = self.host.accel(reporter)
+            accel = self.host.accel(reporter, probe_kernel)
             builder_id = f"build-{secrets.token_hex(6)}"
             layout = self.images.layout
             with contextlib.ExitStack() as undo:

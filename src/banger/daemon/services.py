@@ -14,6 +14,8 @@ from banger.daemon.vm_boot import Booter, Leases
 from banger.daemon.vm_host import HostPolicy
 from banger.daemon.vm_monitor import Monitor, reconcile
 from banger.daemon.vms import VMService
+from banger.doctor import VerdictCache
+from banger.guest.boot_watch import StallLimits
 from banger.network import NetworkConfig
 from banger.oci import ReplayLimits
 from banger.ops.manager import OperationManager
@@ -58,9 +60,25 @@ def build_services(config: DaemonConfig) -> Services:
         nft_table=config.network.nft_table,
     )
     booter = Booter(
-        db=db, net=net, dns=list(config.network.dns), leases=Leases(db, str(config.network.subnet))
+        db=db,
+        net=net,
+        dns=list(config.network.dns),
+        leases=Leases(db, str(config.network.subnet)),
+        stall=StallLimits(
+            kernel_seconds=config.boot.kernel_stall_seconds,
+            userspace_seconds=config.boot.userspace_stall_seconds,
+        ),
+        ready_timeout=config.boot.ready_timeout_seconds,
     )
-    host = HostPolicy(config.qemu_bin, config.firecracker_bin, config.default_backend, config.accel)
+    host = HostPolicy(
+        config.qemu_bin,
+        config.firecracker_bin,
+        config.default_backend,
+        config.accel,
+        verdicts=VerdictCache(layout.kvm_verdicts),
+        probe_dir=layout.tmp,
+        probe_seconds=config.boot.kvm_probe_seconds,
+    )
     vm_service = VMService(
         layout,
         vms,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from banger.daemon.vm_disks import ROOT_DISK, WORK_DISK
 from banger.disks import debugfs
 from banger.errors import FailedPrecondition
 from banger.guest import GuestSettings, kernel_cmdline, render_guest_files
+from banger.guest.boot_watch import ConsoleWatch, StallLimits
 from banger.network import (
     NetworkConfig,
     allocate_ip,
@@ -110,6 +111,12 @@ class Booter:
     net: NetworkConfig
     dns: list[str]
     leases: Leases
+    stall: StallLimits = field(default_factory=StallLimits)
+    ready_timeout: float = 300.0
+
+    def watch(self, console: Path, accel: str) -> ConsoleWatch:
+        """A watch on a guest that has just started (see guest.boot_watch)."""
+        return ConsoleWatch(console, self.stall, accel=accel)
 
     def ensure_network(self) -> None:
         ensure_bridge(self.net)  # ip link add NAME type bridge; ip addr add GW/PREFIX dev NAME

@@ -7,7 +7,7 @@ import shutil
 import threading
 from pathlib import Path
 
-from banger.doctor import probe_kvm
+from banger.doctor import KvmVerdict, VerdictCache, device_verdict, fingerprint, probe_kvm
 from banger.errors import FailedPrecondition, InvalidArgument
 from banger.ops.reporter import Reporter
 from banger.vmm import Backend, FirecrackerBackend, QemuBackend
@@ -17,35 +17,58 @@ log = logging.getLogger("banger.daemon")
 
 class HostPolicy:
     def __init__(
-        self, qemu_bin: str, firecracker_bin: Path | None, default_backend: str, accel: str
+        self,
+        qemu_bin: str,
+        firecracker_bin: Path | None,
+        default_backend: str,
+        accel: str,
+        *,
+        verdicts: VerdictCache,
+        probe_dir: Path,
+        probe_seconds: float,
     ) -> None:
         self.qemu = QemuBackend(qemu_bin)
         self.qemu_bin = qemu_bin
         self.firecracker_bin = firecracker_bin
         self.default_backend = default_backend
         self.configured_accel = accel
-        self._kvm_usable: bool | None = None
-        self._kvm_detail = ""
+        self.verdicts, self.probe_dir, self.probe_seconds = verdicts, probe_dir, probe_seconds
         self._lock = threading.Lock()
 
-    def kvm_usable(self) -> bool:
-        """Probed once per daemon (a real guest start, see banger.doctor.kvm)."""
-        with self._lock:
-            if self._kvm_usable is None:
-                verdict = probe_kvm(shutil.which(self.qemu_bin) or self.qemu_bin)
-                self._kvm_usable, self._kvm_detail = verdict.usable, verdict.detail
-                log.info("KVM usable: %s (%s)", verdict.usable, verdict.detail)
-            return self._kvm_usable
+    def kvm_verdict(self, kernel: Path | None, reporter: Reporter | None = None) -> KvmVerdict:
+        """Does `kernel` reach userspace under KVM here? Booted once per host/QEMU/kernel."""
+        if (early := device_verdict(Path("/dev/kvm"))) is not None:
+            return early
+        qemu = shutil.which(self.qemu_bin)
+        if qemu is None or kernel is None:
+            return probe_kvm(qemu, kernel)  # unverified, and says why
+        with self._lock:  # one probe at a time; the others then find it cached
+            try:
+                key = fingerprint(Path(qemu), kernel)
+            except OSError as exc:
+                return KvmVerdict.unverified(f"cannot read {kernel}: {exc.strerror}", True)
+            cached = self.verdicts.get(key)
+            if cached is not None:
+                return cached
+            if reporter is not None:
+                reporter.stage("probe KVM (boot the kernel once under KVM)")
+            verdict = probe_kvm(qemu, kernel, workdir=self.probe_dir, deadline=self.probe_seconds)
+            log.info("KVM usable: %s (%s; %s)", verdict.usable, verdict.detail, verdict.evidence)
+            if verdict.usable is not None:
+                self.verdicts.put(key, verdict)
+            return verdict
 
     def _firecracker_path(self) -> str | None:
         if self.firecracker_bin is not None:
             return str(self.firecracker_bin) if self.firecracker_bin.exists() else None
         return shutil.which("firecracker")
 
-    def backend(self, requested: str | None) -> Backend:
+    def backend(self, requested: str | None, kernel: Path | None = None) -> Backend:
+        """The backend for a VM; `auto` picks Firecracker only where `kernel` runs under KVM."""
         choice = requested or self.default_backend
         if choice == "auto":
-            choice = "firecracker" if self._firecracker_path() and self.kvm_usable() else "qemu"
+            usable = self._firecracker_path() and self.kvm_verdict(kernel).usable
+            choice = "firecracker" if usable else "qemu"
         if choice == "qemu":
             return self.qemu
         if choice == "firecracker":
@@ -59,10 +82,12 @@ class HostPolicy:
             return FirecrackerBackend(path)
         raise InvalidArgument(f"unknown backend '{choice}'", hint="use qemu or firecracker")
 
-    def accel(self, reporter: Reporter) -> str:
+    def accel(self, reporter: Reporter, kernel: Path) -> str:
+        """QEMU's accelerator for a guest booting `kernel`: KVM only where it reached userspace."""
         if self.configured_accel != "auto":
             return self.configured_accel
-        if self.kvm_usable():
+        verdict = self.kvm_verdict(kernel, reporter)
+        if verdict.usable:
             return "kvm"
-        reporter.log(f"notice: KVM is not usable here ({self._kvm_detail}); using QEMU TCG")
+        reporter.log(f"notice: KVM is not usable here ({verdict.detail}); using QEMU TCG")
         return "tcg"

@@ -17,7 +17,7 @@ from banger.daemon.images import ImageService
 from banger.daemon.vm_boot import Booter, boot_set
 from banger.daemon.vm_disks import choose_strategy, provision_disks, remove_vm_dir
 from banger.daemon.vm_host import HostPolicy
-from banger.errors import Conflict, FailedPrecondition, InvalidArgument, NotFound
+from banger.errors import BootFailed, Conflict, FailedPrecondition, InvalidArgument, NotFound
 from banger.guest import generate_host_keypair
 from banger.guest.ready import wait_for_ssh
 from banger.names import validate_name
@@ -28,7 +28,6 @@ from banger.store import KernelStore, StateLayout, VMStore
 from banger.vmm import VMHandle
 
 log = logging.getLogger("banger.daemon.vms")
-SSH_WAIT_SECONDS = 300.0
 
 
 def _now() -> datetime:
@@ -83,6 +82,15 @@ class VMService:
             self.vms.set_handle(vm.id, None)
         return vm
 
+    def probe_kernel(self) -> Path | None:
+        """The kernel doctor proves KVM with: the newest managed one (setup's default)."""
+        kernels = sorted(self.kernels.list(), key=lambda k: k.created_at)
+        for kernel in reversed(kernels):
+            path = kernel.files.get("bzImage") or kernel.files.get("vmlinux")
+            if path and Path(path).is_file():
+                return Path(path)
+        return None
+
     # -- create ----------------------------------------------------------------------
     def start_create(self, req: VMCreate) -> Operation:
         if not req.image:
@@ -100,8 +108,8 @@ class VMService:
         name = validate_name("VM", req.name) if req.name else f"vm-{secrets.token_hex(3)}"
         if self.vms.get(name) is not None:
             raise Conflict(f"a VM named '{name}' already exists", hint="choose another --name")
-        backend = self.host.backend(req.backend)
         kernel = self.kernels.get(image.kernel) if image.kernel else None
+        backend = self.host.backend(req.backend, boot_set(image, kernel, "qemu").kernel)
         vm_id = secrets.token_hex(8)
         vm = VM(
             id=vm_id,
@@ -159,7 +167,7 @@ class VMService:
         image = self.images.get(vm.image)
         kernel = self.kernels.get(vm.kernel) if vm.kernel else None
         backend = self.host.backend(vm.backend)
-        accel = self.host.accel(reporter)
+        accel = self.host.accel(reporter, boot_set(image, kernel, "qemu").kernel)
         boot = boot_set(image, kernel, backend.name)
         vm_dir = self.layout.vm_dir(vm.id)
         self._save(vm.model_copy(update={"state": "starting", "reason": None}))
@@ -176,14 +184,20 @@ class VMService:
         )
         if wait:
             reporter.stage("wait for ssh")
+            watch = self.booter.watch(handle.console_log, running.accel or accel)
             try:
                 seconds = wait_for_ssh(
                     running.ip or "",
-                    timeout=SSH_WAIT_SECONDS,
+                    timeout=self.booter.ready_timeout,
                     alive=lambda: backend.status(handle) == "running",
+                    watch=watch,
                     check_cancelled=reporter.check_cancelled,
                 )
             except BaseException as exc:
+                if isinstance(exc, BootFailed):
+                    # A failed create deletes the VM and its console: keep the tail here.
+                    for line in watch.tail:
+                        reporter.log(f"console: {line}")
                 self._halt(running, force=True, reason=f"not ready: {exc}")
                 raise
             reporter.log(f"sshd answered {seconds:.1f} s after the VMM started")

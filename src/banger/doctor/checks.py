@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
@@ -13,7 +12,7 @@ from pathlib import Path
 
 from banger.api.models import DoctorCheck
 from banger.disks.clone import reflink_supported
-from banger.doctor.kvm import probe_kvm
+from banger.doctor.kvm import KvmVerdict
 from banger.errors import BangerError
 from banger.proc import DEBIAN_PACKAGE, run, which
 
@@ -52,8 +51,7 @@ def _find(tool: str) -> str | None:
         return None
 
 
-def check_kvm(qemu_bin: str) -> list[DoctorCheck]:
-    verdict = probe_kvm(_find(qemu_bin))
+def check_kvm(verdict: KvmVerdict) -> list[DoctorCheck]:
     device = _check(
         "kvm device",
         verdict.present,
@@ -63,12 +61,14 @@ def check_kvm(qemu_bin: str) -> list[DoctorCheck]:
     )
     usable = _check(
         "kvm usable",
-        verdict.usable,
+        verdict.usable is True,
         verdict.detail,
-        "QEMU TCG (software emulation) will be used instead: slower, but it works",
+        "QEMU TCG (software emulation) is used instead: slower, but it works"
+        if verdict.usable is False
+        else "until then QEMU TCG (software emulation) is used",
         required=False,
     )
-    return [device, usable]
+    return [device, usable.model_copy(update={"evidence": verdict.evidence})]
 
 
 def check_firecracker(configured: Path | None) -> DoctorCheck:
@@ -241,22 +241,28 @@ def check_disk(state_dir: Path) -> DoctorCheck:
     return check
 
 
-def host_checks(qemu_bin: str, firecracker_bin: Path | None, state_dir: Path) -> list[DoctorCheck]:
-    probes: list[Callable[[], DoctorCheck | list[DoctorCheck]]] = [
-        lambda: check_kvm(qemu_bin),
-        lambda: check_firecracker(firecracker_bin),
-        lambda: check_qemu(qemu_bin),
-        check_tun,
-        check_bridge_and_nft,
-        check_loop,
-        check_device_mapper,
-        lambda: check_reflink(state_dir),
-        check_tools,
-        lambda: check_disk(state_dir),
+def host_checks(
+    qemu_bin: str, firecracker_bin: Path | None, state_dir: Path, kvm: Callable[[], KvmVerdict]
+) -> list[DoctorCheck]:
+    """Every check; `kvm` gives the KVM verdict (the daemon's, which boots its kernel)."""
+    probes: list[tuple[str, Callable[[], DoctorCheck | list[DoctorCheck]]]] = [
+        ("kvm usable", lambda: check_kvm(kvm())),
+        ("firecracker", lambda: check_firecracker(firecracker_bin)),
+        ("qemu", lambda: check_qemu(qemu_bin)),
+        ("tun", check_tun),
+        ("bridge", check_bridge_and_nft),
+        ("loop devices", check_loop),
+        ("device-mapper", check_device_mapper),
+        ("reflink", lambda: check_reflink(state_dir)),
+        ("tools", check_tools),
+        ("disk space", lambda: check_disk(state_dir)),
     ]
     results: list[DoctorCheck] = []
-    for probe in probes:
-        with contextlib.suppress(subprocess.SubprocessError):
+    for name, probe in probes:
+        try:
             found = probe()
-            results.extend(found if isinstance(found, list) else [found])
+        except (BangerError, OSError, subprocess.SubprocessError) as exc:
+            # A probe that breaks is a finding, not something to hide from the report.
+            found = _check(name, False, f"the check itself failed: {exc}", None, required=False)
+        results.extend(found if isinstance(found, list) else [found])
     return results

@@ -1,4 +1,9 @@
-"""Readiness is measured, not slept: a VM is ready when its sshd sends its banner."""
+"""Readiness is measured, not slept: a VM is ready when its sshd sends its banner.
+
+While waiting, the guest's console is watched (guest.boot_watch): a guest that stalls,
+panics or dies fails within seconds of it, with its console's last line, instead of at
+the outer timeout.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import socket
 import time
 from collections.abc import Callable
 
-from banger.errors import Unavailable
+from banger.guest.boot_watch import ConsoleWatch
 
 
 def ssh_banner(ip: str, port: int = 22, timeout: float = 2.0) -> str | None:
@@ -26,22 +31,22 @@ def wait_for_ssh(
     *,
     timeout: float,
     alive: Callable[[], bool],
+    watch: ConsoleWatch,
     check_cancelled: Callable[[], None] = lambda: None,
     port: int = 22,
 ) -> float:
-    """Poll until sshd answers; fail early if the VM dies. Returns the seconds waited."""
+    """Poll until sshd answers; fail early if the VM dies or its boot stalls.
+
+    Returns the seconds waited. Raises BootFailed (the caller stops the VM).
+    """
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         check_cancelled()
         if ssh_banner(ip, port) is not None:
             return time.monotonic() - start
         if not alive():
-            raise Unavailable(
-                f"the VM at {ip} stopped before its sshd answered",
-                hint="read its console: banger vm logs NAME",
-            )
+            check_cancelled()  # a cancel that killed the VM is a cancel, not a failure
+            raise watch.exited()
+        watch.check()
         time.sleep(0.2)
-    raise Unavailable(
-        f"sshd at {ip} did not answer within {timeout:.0f} s",
-        hint="read the console (banger vm logs NAME); the image may lack sshd",
-    )
+    raise watch.not_ready(f"sshd at {ip}", timeout)

@@ -36,6 +36,11 @@ class StateLayout:
     def tmp(self) -> Path:
         return self.root / "tmp"
 
+    @property
+    def kvm_verdicts(self) -> Path:
+        """Cached KVM probe verdicts (doctor.kvm_cache), keyed by what they depend on."""
+        return self.cache / "kvm-verdicts.json"
+
     def kernel_dir(self, kernel_id: str) -> Path:
         return self.kernels / kernel_id
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 
 from fastapi import APIRouter, Depends
@@ -18,11 +19,18 @@ router = APIRouter(tags=["system"])
 
 @router.get("/version", response_model=VersionInfo)
 def version() -> VersionInfo:
-    return VersionInfo(version=__version__, python=platform.python_version())
+    return VersionInfo(version=__version__, python=platform.python_version(), pid=os.getpid())
 
 
 @router.get("/doctor", response_model=DoctorReport)
 async def doctor(svc: Services = Depends(services)) -> DoctorReport:
     cfg = svc.config
-    checks = await run_in_threadpool(host_checks, cfg.qemu_bin, cfg.firecracker_bin, cfg.state_dir)
+    host = svc.vm_service.host
+    checks = await run_in_threadpool(
+        host_checks,
+        cfg.qemu_bin,
+        cfg.firecracker_bin,
+        cfg.state_dir,
+        lambda: host.kvm_verdict(svc.vm_service.probe_kernel()),
+    )
     return DoctorReport(checks=checks, ok=all(c.status != "fail" for c in checks))

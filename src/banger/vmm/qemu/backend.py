@@ -7,7 +7,13 @@ import time
 from pathlib import Path
 
 from banger import proc
-from banger.errors import FailedPrecondition, InvalidArgument, Unavailable
+from banger.errors import (
+    BootFailed,
+    CommandFailed,
+    FailedPrecondition,
+    InvalidArgument,
+    Unavailable,
+)
 from banger.vmm import process
 from banger.vmm.base import KernelCaps, VMHandle, VMSpec, VmState
 from banger.vmm.qemu.argv import pidfile_path, qemu_argv, qmp_socket_path, read_host_tsc_khz
@@ -15,6 +21,10 @@ from banger.vmm.qemu.qmp import QmpClient
 
 _QMP_WAIT_SECONDS = 10.0
 _TERM_WAIT_SECONDS = 5.0
+_KVM_HINT = (
+    "this host's KVM may not run standard guests (see banger doctor); set "
+    'accel = "auto" or "tcg" in /etc/banger/config.toml'
+)
 
 
 def _cmdline_marker(handle: VMHandle) -> str:
@@ -69,14 +79,24 @@ class QemuBackend:
         argv = qemu_argv(spec, proc.which(self.qemu_bin), tsc_khz)
         # -daemonize: QEMU forks into its own session once the VM is set up, so a bad
         # option or a missing tap fails *here* with QEMU's own words (CommandFailed).
-        proc.run(argv, timeout=60, hint=f"see the QEMU command line in the log of VM {spec.name}")
+        try:
+            proc.run(
+                argv, timeout=60, hint=f"see the QEMU command line in the log of VM {spec.name}"
+            )
+        except CommandFailed as exc:
+            if spec.accel == "kvm":
+                raise BootFailed(
+                    f"QEMU could not start the guest under KVM: {exc.message}", hint=_KVM_HINT
+                ) from None
+            raise
         with contextlib.ExitStack() as undo:
             pid = self._read_pid(pidfile)
             ident = process.identify(pid)
             if ident is None or not Path(ident.exe).name.startswith("qemu-system"):
-                raise Unavailable(
-                    f"QEMU for VM {spec.name} exited right after starting",
-                    hint=f"read the console log {spec.console_log}",
+                under = " under KVM" if spec.accel == "kvm" else ""
+                raise BootFailed(
+                    f"QEMU for VM {spec.name} exited{under} right after starting",
+                    hint=_KVM_HINT if under else f"read the console log {spec.console_log}",
                 )
             handle = VMHandle(
                 backend=self.name,
