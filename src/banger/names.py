@@ -7,7 +7,8 @@ import re
 from banger.errors import InvalidArgument
 
 # DNS label rules (RFC 1123): lower-case letters, digits and '-', not at either end.
-_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+_NAME = re.compile(NAME_PATTERN)
 NAME_RULE = "use 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit"
 
 

@@ -2,7 +2,9 @@
 
 Every argv element is passed as-is to exec, so user input can never be interpreted by a
 shell. A non-zero exit raises CommandFailed (unless check=False); a missing tool raises
-FailedPrecondition naming the Debian package that provides it.
+FailedPrecondition naming the Debian package that provides it. `run` captures output,
+`stream` hands it over line by line, `run_attached` gives the tool the caller's terminal
+and `exec_replace` turns the calling process into the tool (the CLI's `vm ssh`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn
 
 from banger.errors import Cancelled, CommandFailed, FailedPrecondition, Unavailable
 
@@ -94,11 +96,7 @@ def run(
     The first element is resolved with `which` so a missing tool is a clear error, not an
     ENOENT traceback. `env` entries are added to the current environment.
     """
-    args = [os.fspath(a) for a in argv]
-    if not args:
-        raise ValueError("empty argv")
-    if "/" not in args[0]:
-        args[0] = which(args[0])
+    args = _resolved(argv)
     full_env = None
     if env is not None:
         full_env = dict(os.environ)
@@ -133,6 +131,44 @@ def run(
     return Completed(args, proc.returncode, stdout, stderr)
 
 
+def run_attached(argv: Sequence[str | os.PathLike[str]]) -> int:
+    """Run argv on the caller's stdin, stdout and stderr; return its exit code.
+
+    For tools the user drives from the CLI (`vm exec`, `vm cp`): their exit code is the
+    answer the caller passes on, so a non-zero one is not raised.
+    """
+    args = _resolved(argv)
+    log.debug("run attached: %s", " ".join(args))
+    try:
+        return subprocess.run(args, check=False).returncode
+    except OSError as exc:
+        raise FailedPrecondition(
+            f"cannot execute {args[0]}: {exc.strerror}", hint="check the tool is installed"
+        ) from exc
+
+
+def exec_replace(argv: Sequence[str | os.PathLike[str]]) -> NoReturn:
+    """Replace the calling process with argv (e.g. an interactive ssh session)."""
+    args = _resolved(argv)
+    log.debug("exec: %s", " ".join(args))
+    try:
+        os.execv(args[0], args)
+    except OSError as exc:
+        raise FailedPrecondition(
+            f"cannot execute {args[0]}: {exc.strerror}", hint="check the tool is installed"
+        ) from exc
+
+
+def _resolved(argv: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """argv as strings, its tool resolved with `which` (a missing tool is a clear error)."""
+    args = [os.fspath(a) for a in argv]
+    if not args:
+        raise ValueError("empty argv")
+    if "/" not in args[0]:
+        args[0] = which(args[0])
+    return args
+
+
 def stream(
     argv: Sequence[str | os.PathLike[str]],
     on_line: Callable[[str], None],
@@ -149,9 +185,7 @@ def stream(
     `until`: a line for which it returns True ends the run early, as a success (the tool
     is killed); e.g. a probe VM that has shown what it had to show.
     """
-    args = [os.fspath(a) for a in argv]
-    if "/" not in args[0]:
-        args[0] = which(args[0])
+    args = _resolved(argv)
     log.debug("stream: %s", " ".join(args))
     child = subprocess.Popen(
         args,

@@ -7,9 +7,9 @@ host-key checking is never turned off.
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
+from banger import proc
 from banger.api.models import VM
 from banger.config import UserConfig
 from banger.errors import FailedPrecondition
@@ -31,11 +31,16 @@ def ensure_key(config: UserConfig) -> Path:
         return config.ssh_key_path
     key = ssh_dir() / "id_ed25519"
     if not key.exists():
-        key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "banger", "-f", str(key)],
-            check=True,
-            capture_output=True,
+        try:
+            key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise FailedPrecondition(
+                f"cannot create {key.parent}: {exc.strerror}",
+                hint="fix its permissions, or set ssh_key_path in your banger config",
+            ) from exc
+        proc.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "banger", "-f", key],
+            hint=f"check that {key.parent} is writable, or set ssh_key_path in your banger config",
         )
         key.chmod(0o600)
     return key

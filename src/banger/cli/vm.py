@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shlex
-import subprocess
 import sys
 
 import typer
 
+from banger import proc
 from banger.api.buildfile import parse_size_mib
 from banger.api.models import VM
 from banger.cli import ssh
@@ -188,7 +187,7 @@ def ssh_(ctx: typer.Context, name: str) -> None:
     if command:
         argv += ["--", shlex.join(command)]
     sys.stdout.flush()
-    os.execvp("ssh", argv)
+    proc.exec_replace(argv)
 
 
 @app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -198,8 +197,7 @@ def exec_(ctx: typer.Context, name: str) -> None:
         raise InvalidArgument("no command given", hint=f"banger vm exec {name} -- CMD ARGS...")
     st = state(ctx)
     argv = ssh.ssh_argv(_get(ctx, name), ssh.ensure_key(st.config), batch=True, tty=False)
-    result = subprocess.run([*argv, "--", shlex.join(ctx.args)], check=False)
-    raise typer.Exit(result.returncode)
+    raise typer.Exit(proc.run_attached([*argv, "--", shlex.join(ctx.args)]))
 
 
 @app.command()
@@ -221,5 +219,4 @@ def cp(ctx: typer.Context, src: str, dst: str) -> None:
         target if dst == remote[0] else dst,
     )
     # scp's own target syntax needs the host key alias, which the options above carry.
-    result = subprocess.run(argv, check=False)
-    raise typer.Exit(result.returncode)
+    raise typer.Exit(proc.run_attached(argv))

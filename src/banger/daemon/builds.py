@@ -188,8 +188,6 @@ class BuildService:
         reporter.stage(f"clone {base.name}")
         root = builder_dir / "root.ext4"
         strategy = choose_strategy(self.clone_strategy, builder_dir.parent)
-        if strategy == "dm-snapshot":
-            strategy = "copy"  # the builder's disk must be a plain file we can resize
         clone_disk(rootfs, root, strategy, reporter=reporter)
         target = rootfs.stat().st_size + BUILD_HEADROOM_BYTES
         if req.size_mib:

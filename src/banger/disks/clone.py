@@ -1,10 +1,11 @@
-"""Copy-on-write clones of disk images: reflink, device-mapper snapshot, or sparse copy.
+"""Copy-on-write clones of disk images: reflink or sparse copy.
 
 - "reflink": FICLONE shares every extent with the source; instant, no extra space until
   the VM writes. Needs btrfs or xfs (reflink=1) holding both files.
-- "dm-snapshot": the clone is a sparse COW file; the VM's disk is a dm snapshot of the
-  read-only image over it, activated at VM start (see banger.disks.dm).
 - "copy": a sparse copy (holes stay holes) with copy_file_range; works everywhere.
+
+device-mapper snapshots (banger.disks.dm) are not a strategy: nothing activates a
+snapshot at VM start yet, so a VM would boot an empty COW file. Nothing selects them.
 
 Every clone is written to a temporary file beside `dst` and renamed into place, so a
 failure or cancellation leaves nothing behind and a reader never sees half a disk.
@@ -17,17 +18,17 @@ import fcntl
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from banger.disks import dm
 from banger.errors import Conflict, FailedPrecondition, InvalidArgument
 from banger.ops.reporter import Reporter
 
-CloneStrategy = Literal["reflink", "dm-snapshot", "copy"]
-STRATEGIES: tuple[CloneStrategy, ...] = ("reflink", "dm-snapshot", "copy")
+CloneStrategy = Literal["reflink", "copy"]
+STRATEGIES: tuple[CloneStrategy, ...] = ("reflink", "copy")
 
 FICLONE = 0x40049409  # _IOW(0x94, 9, int) from linux/fs.h
 _CHUNK = 8 << 20  # bytes per copy_file_range call: small enough to report and cancel often
@@ -40,7 +41,7 @@ class CloneResult:
     strategy: CloneStrategy
     path: Path
     size: int  # apparent size in bytes (same as the source)
-    copied_bytes: int  # data bytes actually copied; 0 for reflink and dm-snapshot
+    copied_bytes: int  # data bytes actually copied; 0 for reflink
     seconds: float
 
 
@@ -71,13 +72,15 @@ def reflink_supported(directory: Path) -> bool:
         return True
 
 
-def detect_strategy(directory: Path) -> CloneStrategy:
-    """The best strategy for clones kept in `directory`: reflink, else dm-snapshot, else copy."""
-    if reflink_supported(directory):
-        return "reflink"
-    if dm.dm_snapshot_unavailable_reason() is None:
-        return "dm-snapshot"
-    return "copy"
+def detect_strategy(
+    directory: Path, reflink_probe: Callable[[Path], bool] | None = None
+) -> CloneStrategy:
+    """The best strategy for clones kept in `directory`: reflink, else copy.
+
+    Never dm-snapshot, whatever device-mapper reports: see the module docstring.
+    """
+    probe = reflink_probe or reflink_supported
+    return "reflink" if probe(directory) else "copy"
 
 
 def _sparse_copy(src_fd: int, dst_fd: int, size: int, reporter: Reporter | None) -> int:
@@ -134,15 +137,12 @@ def clone_disk(
     reflink: dst shares src's extents (fails with FailedPrecondition where unsupported:
     callers pick the strategy with detect_strategy, nothing falls back silently).
     copy: sparse copy; holes in src stay holes in dst.
-    dm-snapshot: dst becomes the empty, sparse COW file of a snapshot that
-    dm.activate_snapshot(src, dst, name) brings up at VM start; raises FailedPrecondition
-    on hosts without device-mapper.
     `dst` must not exist; its mode is copied from `src`.
     """
     if strategy not in STRATEGIES:
-        raise InvalidArgument(f"unknown clone strategy {strategy!r}", hint=f"use {STRATEGIES}")
-    if strategy == "dm-snapshot":
-        dm.require_dm_snapshot()
+        raise InvalidArgument(
+            f"unknown clone strategy {strategy!r}", hint=f"use one of {', '.join(STRATEGIES)}"
+        )
     started = time.monotonic()
     try:
         src_stat = src.stat()
@@ -167,11 +167,9 @@ def clone_disk(
                         hint="keep images and VMs on one btrfs or xfs (reflink=1) "
                         "filesystem, or use the 'copy' strategy",
                     ) from exc
-            elif strategy == "copy":
+            else:
                 copied = _sparse_copy(source.fileno(), out.fileno(), src_stat.st_size, reporter)
                 os.ftruncate(out.fileno(), src_stat.st_size)  # keeps a trailing hole
-            else:  # dm-snapshot: a sparse COW with room for every chunk plus metadata
-                os.ftruncate(out.fileno(), src_stat.st_size + src_stat.st_size // 64 + (1 << 20))
             os.fchmod(out.fileno(), src_stat.st_mode & 0o7777)
             os.fsync(out.fileno())  # the data must be durable before the name is
         os.rename(tmp, dst)

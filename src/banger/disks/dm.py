@@ -1,6 +1,11 @@
 """device-mapper snapshots: a VM disk as a copy-on-write overlay of a read-only image.
 
-Plan (used when the state directory cannot reflink):
+NOT WIRED: no clone strategy, config value or daemon step uses this module yet (VM start
+does not activate a snapshot, so a VM would boot an empty COW file); `clone_strategy =
+"dm-snapshot"` is refused at config load. It holds the tested pure builders for when
+activation at VM start is real.
+
+Plan:
   origin = losetup --find --show --read-only IMAGE       (shared, never written)
   cow    = losetup --find --show VM_COW_FILE            (sparse file, the VM's changes)
   dmsetup create NAME --table "0 SECTORS snapshot ORIGIN COW P 8"

@@ -157,3 +157,18 @@ def test_forced_kvm_that_cannot_run_the_guest_fails_fast_naming_kvm(
     assert 'accel = "auto" or "tcg"' in error
     assert elapsed < 60, f"took {elapsed:.0f} s"
     assert _leftovers(forced_kvm, taps) == []
+
+
+@pytest.mark.parametrize("via", ["console", "ssh"])
+def test_an_image_build_whose_builder_panics_fails_at_once(wd: RunningDaemon, via: str) -> None:
+    taps = all_taps()
+    out = wd.cli(
+        "image", "build", "--from-image", "panic", "--name", f"never-{via}", "--run", "true",
+        "--via", via, timeout=280,
+    )  # fmt: skip
+    assert out.returncode != 0
+    error = _error_line(out.stderr)
+    assert "panicked" in error and "Attempted to kill init" in error, error
+    assert wd.cli("image", "show", f"never-{via}").returncode != 0
+    assert [p.name for p in (wd.state_dir / "tmp").iterdir() if p.name.startswith("build-")] == []
+    assert _leftovers(wd, taps) == []

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from banger.disks import dm
-from banger.disks.clone import clone_disk, reflink_supported
+from banger.daemon.vm_disks import choose_strategy
+from banger.disks import clone, dm
+from banger.disks.clone import clone_disk, detect_strategy, reflink_supported
 from banger.errors import Cancelled, Conflict, FailedPrecondition, InvalidArgument
 
 MIB = 1 << 20
@@ -114,11 +115,20 @@ def test_reflink_where_unsupported_fails_and_leaves_nothing(tmp_path: Path) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src.img"]
 
 
-def test_dm_snapshot_without_device_mapper_fails_first(tmp_path: Path) -> None:
-    if dm.dm_snapshot_unavailable_reason() is None:
-        pytest.skip("this host has device-mapper snapshots")
+def test_dm_snapshot_is_not_a_clone_strategy(tmp_path: Path) -> None:
     src = tmp_path / "src.img"
     src.write_bytes(b"z" * 4096)
-    with pytest.raises(FailedPrecondition, match="device-mapper"):
-        clone_disk(src, tmp_path / "cow", "dm-snapshot")
+    with pytest.raises(InvalidArgument, match="unknown clone strategy 'dm-snapshot'"):
+        clone_disk(src, tmp_path / "cow", "dm-snapshot")  # type: ignore[arg-type]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src.img"]
+
+
+@pytest.mark.parametrize(("reflinks", "expected"), [(True, "reflink"), (False, "copy")])
+def test_auto_selection_never_picks_dm_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reflinks: bool, expected: str
+) -> None:
+    # Even on a host whose device-mapper reports a loaded snapshot target.
+    monkeypatch.setattr(dm, "dm_snapshot_unavailable_reason", lambda: None)
+    assert detect_strategy(tmp_path, reflink_probe=lambda _: reflinks) == expected
+    monkeypatch.setattr(clone, "reflink_supported", lambda _: reflinks)
+    assert choose_strategy("auto", tmp_path) == expected

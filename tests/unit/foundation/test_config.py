@@ -73,3 +73,15 @@ def test_user_config_expands_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("HOME", str(tmp_path))
     cfg = load_user_config(_write(tmp_path, "ssh_key_path = '~/k'\ndefault_image_name = 'd'\n"))
     assert cfg.ssh_key_path == tmp_path / "k"
+
+
+def test_dm_snapshot_clone_strategy_is_refused_until_it_works(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        load_daemon_config(_write(tmp_path, 'clone_strategy = "dm-snapshot"\n'))
+    line = err.value.one_line()
+    assert "'clone_strategy'" in line and "not supported yet" in line
+    assert all(f"'{name}'" in line for name in ("auto", "reflink", "copy"))
+    assert "\n" not in line
+    assert (
+        load_daemon_config(_write(tmp_path, 'clone_strategy = "copy"\n')).clone_strategy == "copy"
+    )
