@@ -11,25 +11,24 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 
 from banger.daemon import build_ssh
-from banger.daemon.vm_boot import Booter, BootSet
-from banger.disks import debugfs
+from banger.daemon.boot_plan import GuestBoot
+from banger.daemon.boot_set import BootSet
+from banger.daemon.vm_boot import Booter
 from banger.errors import BootFailed, Unavailable
-from banger.guest import GuestSettings, generate_host_keypair, kernel_cmdline, render_guest_files
+from banger.guest import generate_host_keypair
 from banger.guest.boot_watch import ConsoleWatch, Phase
 from banger.images.build_console import BuildDone, StepBegin, StepExit, StepOutput, Transcript
-from banger.network import create_tap, delete_tap, host_dns_servers, mac_for, tap_name
+from banger.network import mac_for
 from banger.ops.manager import OperationReporter
-from banger.vmm import Backend, Drive, NetIf, VMHandle, VMSpec
+from banger.store.layout import BuilderDir
+from banger.vmm import Backend, Drive, VMHandle
 
-BUSYBOX = Path("/bin/busybox")
-CONSOLE_LOG = "console.log"
-BUILD_DEVICE = "/dev/vdb"  # the second virtio drive, after the root disk
 POLL_SECONDS = 0.2
 POWEROFF_GRACE_SECONDS = 60.0
+BUILD_DRIVE_ID = "build"
 
 
 BUILDER_LEASE_PREFIX = "build-"
@@ -55,52 +54,41 @@ class BuilderPlan:
     via: build_ssh.Via = "console"
 
 
-def _settings(
-    plan: BuilderPlan, booter: Booter, ip: IPv4Address, client_public_key: str | None
-) -> GuestSettings:
-    private, public = generate_host_keypair(plan.builder_dir / "hostkey")
-    dns = [IPv4Address(d) for d in booter.dns] or host_dns_servers()
-    return GuestSettings(
-        hostname="banger-builder",
-        mac=mac_for(plan.builder_id),
-        ip=IPv4Interface(f"{ip}/{booter.net.subnet.prefixlen}"),
-        gateway=booter.net.gateway,
-        dns=dns,
-        host_key_private=private,
-        host_key_public=public,
-        authorized_keys=[client_public_key] if client_public_key else [],
-        # Without build mode the base boots its own init; steps then come over ssh.
-        extra={"MODE": "build", "BUILD_DEVICE": BUILD_DEVICE} if plan.via == "console" else {},
-    )
-
-
 def _client_key(plan: BuilderPlan) -> tuple[Path, str]:
     """A one-off key the daemon logs into the builder with (dies with the builder dir)."""
-    private, public = generate_host_keypair(plan.builder_dir / "client")
-    key = plan.builder_dir / "client_key"
-    key.touch(mode=0o600)
-    key.write_text(private)
-    return key, public
+    files = BuilderDir(plan.builder_dir)
+    private, public = generate_host_keypair(files.keygen_dir)
+    files.client_key.touch(mode=0o600)
+    files.client_key.write_text(private)
+    return files.client_key, public
 
 
-def _spec(plan: BuilderPlan, tap: str, mac: str) -> VMSpec:
-    return VMSpec(
-        vm_id=plan.builder_id,
-        name=plan.builder_id,
-        vm_dir=plan.builder_dir,
+def builder_guest(plan: BuilderPlan, client_public_key: str | None, build_device: str) -> GuestBoot:
+    """The VM boot plan's data, edited for a builder: a read-only build drive, the build
+    mode (steps from the console) unless steps come over ssh, and a quieter kernel."""
+    private, public = generate_host_keypair(BuilderDir(plan.builder_dir).keygen_dir)
+    return GuestBoot(
+        guest_id=plan.builder_id,
+        hostname="banger-builder",
+        lease_owner=builder_lease_owner(plan.builder_id),
+        mac=mac_for(plan.builder_id),
+        run_dir=plan.builder_dir,
+        console_log=BuilderDir(plan.builder_dir).console_log,
+        root_disk=plan.root,
+        extra_drives=(Drive(id=BUILD_DRIVE_ID, path=plan.build_disk, read_only=True),),
         cpus=plan.cpus,
         memory_mib=plan.memory_mib,
-        kernel=plan.boot.kernel,
-        initrd=plan.boot.initrd,
+        boot=plan.boot,
+        accel=plan.accel,
+        host_key_private=private,
+        host_key_public=public,
+        authorized_keys=(client_public_key,) if client_public_key else (),
+        # Without build mode the base boots its own init; steps then come over ssh.
+        guest_extra={"MODE": "build", "BUILD_DEVICE": build_device}
+        if plan.via == "console"
+        else {},
         # quiet: fewer kernel messages interleaved with the step output on the console.
-        cmdline=kernel_cmdline(extra=["quiet"]),
-        drives=[
-            Drive(id="root", path=plan.root),
-            Drive(id="build", path=plan.build_disk, read_only=True),
-        ],
-        net=NetIf(tap=tap, mac=mac),
-        console_log=plan.builder_dir / CONSOLE_LOG,
-        accel=plan.accel,  # type: ignore[arg-type]
+        cmdline_extra=("quiet",),
     )
 
 
@@ -115,34 +103,24 @@ def run_builder(
     Returns once the VMM has exited (or been killed); the caller judges the transcript.
     """
     with contextlib.ExitStack() as undo:
-        reporter.stage("builder network")
-        booter.ensure_network()
-        owner = builder_lease_owner(plan.builder_id)
-        ip = booter.leases.acquire(owner, booter.net)
-        undo.callback(booter.leases.release, owner)
-        tap = tap_name(plan.builder_id)
-        create_tap(tap, booter.net.bridge)  # ip tuntap add dev TAP mode tap; ip link set ...
-        undo.callback(delete_tap, tap)  # ip link del TAP
-
         client_key, client_public = _client_key(plan) if plan.via == "ssh" else (None, None)
-        settings = _settings(plan, booter, ip, client_public)
-        debugfs.write_files(plan.root, render_guest_files(settings, BUSYBOX))
-        spec = _spec(plan, tap, settings.mac)
-        backend.check_spec(spec, plan.boot.caps)
-        reporter.stage(f"boot builder ({backend.name}, {plan.accel}, steps via {plan.via})")
-        handle = backend.start(spec)
-        undo.callback(backend.kill, handle)  # a no-op once the VMM exited by itself
+        build_device = backend.guest_drive_device(1)  # the drive after the root disk
+        guest = builder_guest(plan, client_public, build_device)
+        reporter.log(f"builder: {backend.name}, {plan.accel}, steps via {plan.via}")
+        run = booter.run(guest, backend, undo, reporter)
+        handle = run.state.handle
+        assert handle is not None and run.state.ip is not None
         reporter.on_cancel(lambda: backend.kill(handle))
-        watch = booter.watch(spec.console_log, plan.accel)
+        watch = booter.watch(guest.console_log, backend.effective_accel(plan.accel))
         if client_key is None or client_public is None:
             return _follow(plan, backend, handle, reporter, watch)
         transcript = Transcript(nonce=plan.nonce, steps=len(plan.steps))
         build_ssh.run_over_ssh(
-            ip=str(ip),
-            host_key_public=settings.host_key_public,
+            ip=str(run.state.ip),
+            host_key_public=guest.host_key_public,
             client_key=client_key,
             client_public_key=client_public,
-            build_device=BUILD_DEVICE,
+            build_device=build_device,
             transcript=transcript,
             backend=backend,
             handle=handle,

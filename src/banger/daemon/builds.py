@@ -21,9 +21,10 @@ from banger import __version__
 from banger.api.models import Image, ImageSource, Operation
 from banger.api.requests import BuildStep, ImageBuild
 from banger.daemon import build_ssh
+from banger.daemon.boot_set import boot_set, probe_kernel
 from banger.daemon.build_vm import BuilderPlan, run_builder
 from banger.daemon.images import ROOTFS, ImageService
-from banger.daemon.vm_boot import Booter, boot_set
+from banger.daemon.vm_boot import Booter
 from banger.daemon.vm_disks import choose_strategy
 from banger.daemon.vm_host import HostPolicy
 from banger.disks import ext4
@@ -116,8 +117,8 @@ class BuildService:
         self.images.ensure_free(req.name)
         kernel = self.images.resolve_kernel(req.kernel_ref or base.kernel)
         steps = disk_steps(req.steps)
-        probe_kernel = boot_set(base, kernel, "qemu").kernel
-        backend = self.host.backend(None, probe_kernel)
+        kvm_kernel = probe_kernel(base, kernel)
+        backend = self.host.backend(None, kvm_kernel)
         boot = boot_set(base, kernel, backend.name)
         summaries = [summarize(step) for step in steps]
         base_rootfs = Path(base.files["rootfs"])
@@ -125,7 +126,7 @@ class BuildService:
         via = build_ssh.choose_via(req.via, base_rootfs, base.name)
 
         def build(staging: Path, reporter: OperationReporter) -> tuple[ImageSource, dict[str, Any]]:
-            accel = self.host.accel(reporter, probe_kernel)
+            accel = self.host.accel(reporter, kvm_kernel)
             builder_id = f"build-{secrets.token_hex(6)}"
             layout = self.images.layout
             with contextlib.ExitStack() as undo:

@@ -14,6 +14,7 @@ from banger.api.requests import ImageBootstrap, ImageRegister
 from banger.disks import debugfs
 from banger.errors import Conflict, InvalidArgument, NotFound
 from banger.guest import GuestFile, init_script
+from banger.guest.render import BUSYBOX_PATH, HOST_BUSYBOX, INIT_PATH
 from banger.images import bootset
 from banger.images.bootstrap import bootstrap_debian
 from banger.ops.manager import OperationManager, OperationReporter
@@ -21,7 +22,6 @@ from banger.store import ImageStore, KernelStore, StateLayout, VMStore
 
 ROOTFS = "rootfs.ext4"
 WORK_SEED = "work-seed.ext4"
-BUSYBOX = Path("/bin/busybox")
 
 
 def install_guest_hook(rootfs: Path) -> None:
@@ -29,8 +29,8 @@ def install_guest_hook(rootfs: Path) -> None:
     debugfs.write_files(
         rootfs,
         [
-            GuestFile("/banger/init", init_script(), 0o755),
-            GuestFile("/banger/busybox", BUSYBOX.read_bytes(), 0o755),
+            GuestFile(INIT_PATH, init_script(), 0o755),
+            GuestFile(BUSYBOX_PATH, HOST_BUSYBOX.read_bytes(), 0o755),
         ],
     )
 

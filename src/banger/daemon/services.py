@@ -9,8 +9,9 @@ from banger.config.models import DaemonConfig
 from banger.daemon.builds import BuildService
 from banger.daemon.images import ImageService
 from banger.daemon.kernels import KernelService
+from banger.daemon.leases import Leases
 from banger.daemon.pull import PullService
-from banger.daemon.vm_boot import Booter, Leases
+from banger.daemon.vm_boot import Booter
 from banger.daemon.vm_host import HostPolicy
 from banger.daemon.vm_monitor import Monitor, reconcile
 from banger.daemon.vms import VMService
@@ -60,7 +61,6 @@ def build_services(config: DaemonConfig) -> Services:
         nft_table=config.network.nft_table,
     )
     booter = Booter(
-        db=db,
         net=net,
         dns=list(config.network.dns),
         leases=Leases(db, str(config.network.subnet)),

@@ -11,9 +11,7 @@ from banger.disks.clone import CloneStrategy, clone_disk, detect_strategy
 from banger.errors import InvalidArgument
 from banger.images import bootset
 from banger.ops.reporter import Reporter
-
-ROOT_DISK = "root.ext4"
-WORK_DISK = "work.ext4"
+from banger.store.layout import VMDir
 
 
 def choose_strategy(configured: str, vms_dir: Path) -> CloneStrategy:
@@ -23,7 +21,7 @@ def choose_strategy(configured: str, vms_dir: Path) -> CloneStrategy:
 
 
 def provision_disks(
-    image: Image, vm_dir: Path, strategy: CloneStrategy, disk_size: int | None, reporter: Reporter
+    image: Image, vm_dir: VMDir, strategy: CloneStrategy, disk_size: int | None, reporter: Reporter
 ) -> tuple[int, bool]:
     """Clone the image's rootfs (and work seed) into vm_dir; return (root size, has work)."""
     rootfs = Path(image.files["rootfs"])
@@ -35,7 +33,7 @@ def provision_disks(
             hint="pass a larger size or leave it out to keep the image's size",
         )
     reporter.stage("clone disk")
-    root = vm_dir / ROOT_DISK
+    root = vm_dir.root_disk
     clone_disk(rootfs, root, strategy, reporter=reporter)
     if disk_size is not None and disk_size > root.stat().st_size:
         reporter.stage("grow disk")
@@ -43,7 +41,7 @@ def provision_disks(
     seed = image.files.get("work_seed")
     if seed:
         bootset.validate_rootfs(Path(seed))
-        clone_disk(Path(seed), vm_dir / WORK_DISK, strategy, reporter=reporter)
+        clone_disk(Path(seed), vm_dir.work_disk, strategy, reporter=reporter)
     return root.stat().st_size, bool(seed)
 
 

@@ -13,8 +13,9 @@ from typing import Any
 
 from banger.api.models import VM, Operation
 from banger.api.requests import VMCreate
+from banger.daemon.boot_set import boot_set, probe_kernel
 from banger.daemon.images import ImageService
-from banger.daemon.vm_boot import Booter, boot_set
+from banger.daemon.vm_boot import Booter
 from banger.daemon.vm_disks import choose_strategy, provision_disks, remove_vm_dir
 from banger.daemon.vm_host import HostPolicy
 from banger.errors import BootFailed, Conflict, FailedPrecondition, InvalidArgument, NotFound
@@ -109,7 +110,7 @@ class VMService:
         if self.vms.get(name) is not None:
             raise Conflict(f"a VM named '{name}' already exists", hint="choose another --name")
         kernel = self.kernels.get(image.kernel) if image.kernel else None
-        backend = self.host.backend(req.backend, boot_set(image, kernel, "qemu").kernel)
+        backend = self.host.backend(req.backend, probe_kernel(image, kernel))
         vm_id = secrets.token_hex(8)
         vm = VM(
             id=vm_id,
@@ -130,15 +131,15 @@ class VMService:
         def work(reporter: OperationReporter) -> dict[str, Any]:
             with self.lock(vm_id), contextlib.ExitStack() as undo:
                 undo.callback(self._forget, vm)
-                vm_dir = self.layout.vm_dir(vm_id)
-                vm_dir.mkdir(mode=0o700)
-                undo.callback(remove_vm_dir, vm_dir)
+                vm_dir = self.layout.vm(vm_id)
+                vm_dir.path.mkdir(mode=0o700)
+                undo.callback(remove_vm_dir, vm_dir.path)
                 strategy = choose_strategy(self.clone_strategy, self.layout.vms)
                 disk_size = req.disk_size_mib * 2**20 if req.disk_size_mib else None
                 size, work_disk = provision_disks(image, vm_dir, strategy, disk_size, reporter)
                 reporter.stage("host key")
                 private, public = generate_host_keypair(self.layout.tmp)
-                key = vm_dir / "ssh_host_ed25519_key"
+                key = vm_dir.host_key
                 key.write_text(private)
                 key.chmod(0o600)
                 created = vm.model_copy(
@@ -167,9 +168,9 @@ class VMService:
         image = self.images.get(vm.image)
         kernel = self.kernels.get(vm.kernel) if vm.kernel else None
         backend = self.host.backend(vm.backend)
-        accel = self.host.accel(reporter, boot_set(image, kernel, "qemu").kernel)
+        accel = self.host.accel(reporter, probe_kernel(image, kernel))
         boot = boot_set(image, kernel, backend.name)
-        vm_dir = self.layout.vm_dir(vm.id)
+        vm_dir = self.layout.vm(vm.id)
         self._save(vm.model_copy(update={"state": "starting", "reason": None}))
         try:
             started, handle = self.booter.start(vm, vm_dir, boot, backend, accel, reporter)
@@ -289,4 +290,4 @@ class VMService:
 
     def console_path(self, key: str) -> Path:
         vm = self.get(key)
-        return self.layout.vm_dir(vm.id) / "console.log"
+        return self.layout.vm(vm.id).console_log

@@ -12,6 +12,8 @@ from banger.guest.settings import GuestSettings, render_vm_env
 GUEST_DIR = "/banger"
 INIT_PATH = f"{GUEST_DIR}/init"
 BUSYBOX_PATH = f"{GUEST_DIR}/busybox"
+# The static busybox on the host that is copied to BUSYBOX_PATH (Debian busybox-static).
+HOST_BUSYBOX = Path("/bin/busybox")
 VM_ENV_PATH = f"{GUEST_DIR}/vm.env"
 AUTHORIZED_KEYS_PATH = f"{GUEST_DIR}/authorized_keys"
 HOST_KEY_PATH = f"{GUEST_DIR}/ssh_host_ed25519_key"

@@ -9,6 +9,56 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
+class VMDir:
+    """One VM's directory: its disks, console, host key and the VMM's sockets."""
+
+    path: Path
+
+    @property
+    def root_disk(self) -> Path:
+        return self.path / "root.ext4"
+
+    @property
+    def work_disk(self) -> Path:
+        return self.path / "work.ext4"
+
+    @property
+    def console_log(self) -> Path:
+        return self.path / "console.log"
+
+    @property
+    def host_key(self) -> Path:
+        return self.path / "ssh_host_ed25519_key"
+
+
+@dataclass(frozen=True)
+class BuilderDir:
+    """A builder VM's scratch directory under tmp/ (gone when the build ends)."""
+
+    path: Path
+
+    @property
+    def root_disk(self) -> Path:
+        return self.path / "root.ext4"
+
+    @property
+    def build_disk(self) -> Path:
+        return self.path / "build.ext4"
+
+    @property
+    def console_log(self) -> Path:
+        return self.path / "console.log"
+
+    @property
+    def client_key(self) -> Path:
+        return self.path / "client_key"
+
+    @property
+    def keygen_dir(self) -> Path:
+        return self.path / "keygen"
+
+
+@dataclass(frozen=True)
 class StateLayout:
     root: Path
 
@@ -44,11 +94,22 @@ class StateLayout:
     def kernel_dir(self, kernel_id: str) -> Path:
         return self.kernels / kernel_id
 
+    def kernel_staging(self, kernel_id: str) -> Path:
+        """The private (0700) work dir of one kernel import or fetch: under tmp/, so even a
+        crash leaves it only where the next start empties it, never beside kernels/."""
+        return self.tmp / f"kernel-{kernel_id}"
+
     def image_dir(self, image_id: str) -> Path:
         return self.images / image_id
 
     def vm_dir(self, vm_id: str) -> Path:
         return self.vms / vm_id
+
+    def vm(self, vm_id: str) -> VMDir:
+        return VMDir(self.vm_dir(vm_id))
+
+    def builder(self, builder_id: str) -> BuilderDir:
+        return BuilderDir(self.tmp / builder_id)
 
     def ensure(self) -> None:
         """Create the tree (root-only) and empty tmp/, whose leftovers are never trusted."""

@@ -94,6 +94,13 @@ class VMSpec(BaseModel):
     vsock_cid: int | None = Field(default=None, ge=3)
 
 
+def virtio_blk_device(index: int) -> str:
+    """/dev/vda, /dev/vdb, ...: virtio-blk names disks in the order the VMM attaches them."""
+    if not 0 <= index < 26:
+        raise ValueError(f"drive index {index} out of range")
+    return f"/dev/vd{chr(ord('a') + index)}"
+
+
 class VMHandle(BaseModel):
     """What the daemon stores (as JSON) to find a running VMM again after a restart."""
 
@@ -111,6 +118,13 @@ class Backend(Protocol):
     """A VMM backend. Every method either does what it says or raises a BangerError."""
 
     name: str
+    has_vsock: bool  # whether guests of this backend get a vsock device
+
+    def guest_drive_device(self, index: int) -> str:
+        """The device node the guest sees for the drive at `index` in VMSpec.drives."""
+
+    def effective_accel(self, requested: Accel) -> Accel:
+        """The accelerator this backend really uses when `requested` is asked for."""
 
     def check_spec(self, spec: VMSpec, caps: KernelCaps) -> None:
         """Raise FailedPrecondition naming why this backend cannot boot `spec`."""

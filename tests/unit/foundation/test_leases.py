@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from banger.daemon.vm_boot import Leases
+from banger.daemon.leases import Leases
 from banger.errors import Conflict
 from banger.network import NetworkConfig
 from banger.store import Database

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from banger.errors import BangerError, FailedPrecondition, InvalidArgument, Unavailable
 from banger.vmm import process
-from banger.vmm.base import KernelCaps, VMHandle, VMSpec, VmState
+from banger.vmm.base import Accel, KernelCaps, VMHandle, VMSpec, VmState, virtio_blk_device
 from banger.vmm.firecracker.api import FirecrackerApi
 from banger.vmm.firecracker.payloads import action_payload, boot_requests, runtime_paths
 
@@ -31,9 +31,18 @@ def _is_elf(path: Path) -> bool:
 
 class FirecrackerBackend:
     name = "firecracker"
+    # Firecracker's vsock is a per-VM UNIX socket on the host, so every guest may use the
+    # first free CID and no host module is needed.
+    has_vsock = True
 
     def __init__(self, firecracker_bin: str | Path = "firecracker") -> None:
         self.firecracker_bin = str(firecracker_bin)
+
+    def guest_drive_device(self, index: int) -> str:
+        return virtio_blk_device(index)
+
+    def effective_accel(self, requested: Accel) -> Accel:
+        return "kvm"  # Firecracker has no software emulation
 
     def check_spec(self, spec: VMSpec, caps: KernelCaps) -> None:
         for path, what in [(spec.kernel, "kernel"), (spec.initrd, "initrd")] + [

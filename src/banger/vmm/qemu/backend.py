@@ -15,7 +15,7 @@ from banger.errors import (
     Unavailable,
 )
 from banger.vmm import process
-from banger.vmm.base import KernelCaps, VMHandle, VMSpec, VmState
+from banger.vmm.base import Accel, KernelCaps, VMHandle, VMSpec, VmState, virtio_blk_device
 from banger.vmm.qemu.argv import pidfile_path, qemu_argv, qmp_socket_path, read_host_tsc_khz
 from banger.vmm.qemu.qmp import QmpClient
 
@@ -39,9 +39,18 @@ def _require_file(path: Path, what: str) -> None:
 
 class QemuBackend:
     name = "qemu"
+    # QEMU's vsock is vhost-vsock: host-unique CIDs and a vhost_vsock module (absent on the
+    # hosts banger targets first), so QEMU guests get none for now.
+    has_vsock = False
 
     def __init__(self, qemu_bin: str = "qemu-system-x86_64") -> None:
         self.qemu_bin = qemu_bin
+
+    def guest_drive_device(self, index: int) -> str:
+        return virtio_blk_device(index)
+
+    def effective_accel(self, requested: Accel) -> Accel:
+        return requested
 
     def check_spec(self, spec: VMSpec, caps: KernelCaps) -> None:
         _require_file(spec.kernel, "kernel")

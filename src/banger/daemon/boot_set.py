@@ -1,0 +1,47 @@
+"""Which kernel file a backend boots for an image, its initrd, and what that kernel can do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from banger.api.models import Image, Kernel
+from banger.vmm import KernelCaps
+
+
+@dataclass(frozen=True)
+class BootSet:
+    kernel: Path
+    initrd: Path | None
+    caps: KernelCaps
+
+
+def boot_set(image: Image, kernel: Kernel | None, backend: str) -> BootSet:
+    """The kernel file a backend should boot, its initrd, and what the kernel can do."""
+    if kernel is not None:
+        files = {k: Path(v) for k, v in kernel.files.items()}
+        config = files.get("config")
+        if config is not None and config.exists():
+            caps = KernelCaps.from_kconfig(config.read_text(), has_elf="vmlinux" in files)
+        else:
+            caps = KernelCaps(
+                has_elf="vmlinux" in files,
+                mmio_cmdline_devices=kernel.mmio_cmdline_devices,
+                virtio_mmio=kernel.features.get("virtio_mmio", "absent"),
+            )  # type: ignore[arg-type]
+        # QEMU boots the bzImage as distributed; Firecracker needs the ELF vmlinux.
+        chosen = files.get("bzImage") if backend == "qemu" else None
+        return BootSet(chosen or files["vmlinux"], files.get("initrd"), caps)
+    path = Path(image.files["kernel"])
+    initrd = Path(image.files["initrd"]) if "initrd" in image.files else None
+    with path.open("rb") as f:
+        is_elf = f.read(4) == b"\x7fELF"
+    caps = KernelCaps(
+        has_elf=is_elf, mmio_cmdline_devices=False, virtio_mmio="module" if initrd else "builtin"
+    )
+    return BootSet(path, initrd, caps)
+
+
+def probe_kernel(image: Image, kernel: Kernel | None) -> Path:
+    """The file the KVM probe boots for this image: what QEMU would boot."""
+    return boot_set(image, kernel, "qemu").kernel
