@@ -6,13 +6,38 @@ Field names are stable: they are also the CLI's `--json` output (docs/api.md).
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-OperationState = Literal["queued", "running", "succeeded", "failed", "cancelled"]
-TERMINAL_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
-VMState = Literal["created", "starting", "running", "stopping", "stopped", "error"]
+
+class OperationState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL_STATES: frozenset[OperationState] = frozenset(
+    {OperationState.SUCCEEDED, OperationState.FAILED, OperationState.CANCELLED}
+)
+
+
+class VMState(StrEnum):
+    """A VM's recorded lifecycle state (the VMM process's liveness is vmm.ProcessState)."""
+
+    CREATED = "created"  # row and directory exist; disks not yet provisioned
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+    @property
+    def is_active(self) -> bool:
+        """A VMM process may exist: it holds a tap, an address and a console."""
+        return self in (VMState.STARTING, VMState.RUNNING, VMState.STOPPING)
 
 
 class ErrorBody(BaseModel):
@@ -133,6 +158,11 @@ class VM(BaseModel):
     authorized_keys: list[str] = Field(default_factory=list)
     pid: int | None = None
     reason: str | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.state.is_active
+
     created_at: datetime
     started_at: datetime | None = None
     stopped_at: datetime | None = None

@@ -14,7 +14,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from banger.api.models import Operation
+from banger.api.models import Operation, OperationState
 from banger.cli.output import err_console
 from banger.client import Client
 from banger.client.http import error_from_body
@@ -65,7 +65,7 @@ def follow(client: Client, op: dict[str, Any] | Operation, *, quiet: bool = Fals
         ) from None
     if last is None:
         last = Operation.model_validate(client.get(f"/operations/{op_id}"))
-    if last.state != "succeeded":
+    if last.state is not OperationState.SUCCEEDED:
         body = last.error.model_dump() if last.error else {"message": f"operation {last.state}"}
         raise error_from_body(500, body)
     return last

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from banger import proc
-from banger.api.models import VM
+from banger.api.models import VM, VMState
 from banger.config import UserConfig
 from banger.errors import FailedPrecondition
 
@@ -76,7 +76,7 @@ def pin_host_key(vm: VM) -> Path:
 
 
 def ssh_argv(vm: VM, key: Path, *, batch: bool, tty: bool | None = None) -> list[str]:
-    if vm.state != "running" or not vm.ip:
+    if vm.state is not VMState.RUNNING or not vm.ip:
         raise FailedPrecondition(
             f"VM '{vm.name}' is {vm.state}", hint=f"start it: banger vm start {vm.name} --wait"
         )

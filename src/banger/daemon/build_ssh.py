@@ -33,7 +33,7 @@ from banger.images.build_console import Event, Transcript
 from banger.images.build_disk import GUEST_BUSYBOX, GUEST_MOUNT, sh_quote
 from banger.ops.manager import OperationReporter
 from banger.ops.reporter import is_cancelled
-from banger.vmm import Backend, VMHandle
+from banger.vmm import Backend, ProcessState, VMHandle
 
 SSHD_PATHS = ("/usr/sbin/sshd", "/usr/bin/sshd")
 HOST_ALIAS = "banger-builder"
@@ -164,7 +164,7 @@ def run_over_ssh(
         wait_for_ssh(
             ip,
             timeout=max(1.0, min(SSH_WAIT_SECONDS, deadline - time.monotonic())),
-            alive=lambda: backend.status(handle) == "running",
+            alive=lambda: backend.status(handle) is ProcessState.RUNNING,
             watch=watch,
             check_cancelled=reporter.check_cancelled,
         )

@@ -24,7 +24,7 @@ from banger.images.build_console import BuildDone, StepBegin, StepExit, StepOutp
 from banger.network import mac_for
 from banger.ops.manager import OperationReporter
 from banger.store.layout import BuilderDir
-from banger.vmm import Backend, Drive, VMHandle
+from banger.vmm import Backend, Drive, ProcessState, VMHandle
 
 POLL_SECONDS = 0.2
 POWEROFF_GRACE_SECONDS = 60.0
@@ -178,7 +178,7 @@ def _follow(
     deadline = time.monotonic() + plan.timeout_s
     done_at: float | None = None
     while True:
-        exited = backend.status(handle) == "stopped"
+        exited = backend.status(handle) is ProcessState.STOPPED
         while data := watch.poll():
             for event in transcript.feed(data):
                 _report(plan, event, reporter)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from banger.api.models import VM, Operation
+from banger.api.models import VM, Operation, VMState
 from banger.api.requests import VMCreate
 from banger.daemon.boot_set import boot_set, probe_kernel
 from banger.daemon.images import ImageService
@@ -26,7 +26,7 @@ from banger.network import mac_for
 from banger.ops.manager import OperationManager, OperationReporter
 from banger.ops.reporter import Reporter
 from banger.store import KernelStore, StateLayout, VMStore
-from banger.vmm import VMHandle
+from banger.vmm import ProcessState, VMHandle
 
 log = logging.getLogger("banger.daemon.vms")
 
@@ -115,7 +115,7 @@ class VMService:
         vm = VM(
             id=vm_id,
             name=name,
-            state="created",
+            state=VMState.CREATED,
             backend=backend.name,
             image=image.name,
             kernel=kernel.name if kernel else None,
@@ -148,7 +148,7 @@ class VMService:
                         "disk_size_bytes": size,
                         "work_disk": work_disk,
                         "ssh_host_key": public,
-                        "state": "stopped",
+                        "state": VMState.STOPPED,
                     }
                 )
                 self._save(created)
@@ -171,15 +171,17 @@ class VMService:
         accel = self.host.accel(reporter, probe_kernel(image, kernel))
         boot = boot_set(image, kernel, backend.name)
         vm_dir = self.layout.vm(vm.id)
-        self._save(vm.model_copy(update={"state": "starting", "reason": None}))
+        self._save(vm.model_copy(update={"state": VMState.STARTING, "reason": None}))
         try:
             started, handle = self.booter.start(vm, vm_dir, boot, backend, accel, reporter)
         except BaseException as exc:
-            self._save(vm.model_copy(update={"state": "stopped", "reason": f"start failed: {exc}"}))
+            self._save(
+                vm.model_copy(update={"state": VMState.STOPPED, "reason": f"start failed: {exc}"})
+            )
             raise
         running = self._save(
             started.model_copy(
-                update={"state": "running", "started_at": _now(), "stopped_at": None}
+                update={"state": VMState.RUNNING, "started_at": _now(), "stopped_at": None}
             ),
             handle,
         )
@@ -190,7 +192,7 @@ class VMService:
                 seconds = wait_for_ssh(
                     running.ip or "",
                     timeout=self.booter.ready_timeout,
-                    alive=lambda: backend.status(handle) == "running",
+                    alive=lambda: backend.status(handle) is ProcessState.RUNNING,
                     watch=watch,
                     check_cancelled=reporter.check_cancelled,
                 )
@@ -211,7 +213,7 @@ class VMService:
             if force:
                 backend.kill(handle)
             else:
-                self._save(vm.model_copy(update={"state": "stopping"}))
+                self._save(vm.model_copy(update={"state": VMState.STOPPING}))
                 backend.stop(handle, timeout=60)
         return self._record_stopped(vm, reason)
 
@@ -229,7 +231,7 @@ class VMService:
 
     def start_start(self, key: str, wait: bool) -> Operation:
         def start(current: VM, reporter: OperationReporter) -> VM:
-            if current.state == "running":
+            if current.state is VMState.RUNNING:
                 raise Conflict(f"VM '{current.name}' is already running", hint="nothing to do")
             return self._boot(current, reporter, wait=wait)
 
@@ -237,7 +239,7 @@ class VMService:
 
     def start_stop(self, key: str, force: bool) -> Operation:
         def stop(current: VM, reporter: OperationReporter) -> VM:
-            if current.state == "stopped":
+            if current.state is VMState.STOPPED:
                 return current
             reporter.stage("kill" if force else "shut down")
             return self._halt(current, force=force)
@@ -246,7 +248,7 @@ class VMService:
 
     def start_restart(self, key: str, wait: bool) -> Operation:
         def restart(current: VM, reporter: OperationReporter) -> VM:
-            if current.state != "stopped":
+            if current.state is not VMState.STOPPED:
                 reporter.stage("shut down")
                 current = self._halt(current, force=False)
             return self._boot(current, reporter, wait=wait)
@@ -257,7 +259,7 @@ class VMService:
         vm = self.get(key)
         with self.lock(vm.id):
             current = self.get(vm.id)
-            if current.state in ("running", "starting", "stopping"):
+            if current.is_active:
                 if not force:
                     raise Conflict(
                         f"VM '{vm.name}' is {current.state}",
@@ -279,7 +281,7 @@ class VMService:
         """Give back the tap and address a VM held and record it as stopped, and why."""
         self.booter.release(vm)
         update = {
-            "state": "stopped",
+            "state": VMState.STOPPED,
             "pid": None,
             "ip": None,
             "tap": None,

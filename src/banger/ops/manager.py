@@ -15,7 +15,14 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from banger.api.models import TERMINAL_STATES, ErrorBody, Operation, OperationEvent, Progress
+from banger.api.models import (
+    TERMINAL_STATES,
+    ErrorBody,
+    Operation,
+    OperationEvent,
+    OperationState,
+    Progress,
+)
 from banger.errors import BangerError, Cancelled, NotFound
 from banger.store.operations import OperationStore
 
@@ -127,7 +134,11 @@ class OperationManager:
 
     def start(self, kind: str, target: str | None, work: Work) -> Operation:
         op = Operation(
-            id=secrets.token_hex(6), kind=kind, target=target, state="queued", created_at=_now()
+            id=secrets.token_hex(6),
+            kind=kind,
+            target=target,
+            state=OperationState.QUEUED,
+            created_at=_now(),
         )
         tracked = _Tracked(op)
         with self._lock:
@@ -142,19 +153,21 @@ class OperationManager:
 
     def _run(self, tracked: _Tracked, work: Work) -> None:
         op = tracked.op
-        op.state, op.started_at = "running", _now()
+        op.state, op.started_at = OperationState.RUNNING, _now()
         self._changed(tracked, persist=True)
         reporter = OperationReporter(self, tracked)
         try:
             reporter.check_cancelled()
             result = work(reporter)
             op.result = result
-            op.state = "succeeded"
+            op.state = OperationState.SUCCEEDED
         except Cancelled as exc:
-            op.state = "cancelled"
+            op.state = OperationState.CANCELLED
             op.error = ErrorBody(code=exc.code, message=exc.message, hint=exc.hint)
         except BangerError as exc:
-            op.state = "cancelled" if tracked.cancel.is_set() else "failed"
+            op.state = (
+                OperationState.CANCELLED if tracked.cancel.is_set() else OperationState.FAILED
+            )
             op.error = ErrorBody(
                 code=exc.code,
                 message=exc.message,
@@ -164,7 +177,7 @@ class OperationManager:
             reporter.log(f"error: {exc.one_line()}")
         except Exception as exc:  # the record must say why, whatever broke
             log.exception("operation %s (%s) crashed", op.id, op.kind)
-            op.state = "failed"
+            op.state = OperationState.FAILED
             op.error = ErrorBody(
                 code="internal",
                 message=f"internal error: {type(exc).__name__}: {exc}",

@@ -5,9 +5,9 @@ from banger.vmm.base import (
     Drive,
     KernelCaps,
     NetIf,
+    ProcessState,
     VMHandle,
     VMSpec,
-    VmState,
 )
 from banger.vmm.firecracker import FirecrackerBackend
 from banger.vmm.qemu import QemuBackend
@@ -18,8 +18,8 @@ __all__ = [
     "FirecrackerBackend",
     "KernelCaps",
     "NetIf",
+    "ProcessState",
     "QemuBackend",
     "VMHandle",
     "VMSpec",
-    "VmState",
 ]

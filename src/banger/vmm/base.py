@@ -10,13 +10,22 @@ after a crash or a reused pid heals itself instead of lying.
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-VmState = Literal["running", "stopped"]
 Accel = Literal["kvm", "tcg"]
+
+
+class ProcessState(StrEnum):
+    """Whether a VMM process is alive and still the one a handle names."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"
+
+
 ModuleState = Literal["builtin", "module", "absent"]
 
 _MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
@@ -138,7 +147,7 @@ class Backend(Protocol):
     def kill(self, handle: VMHandle) -> None:
         """SIGKILL the VMM (if it is still the process the handle names) and wait for it."""
 
-    def status(self, handle: VMHandle) -> VmState:
+    def status(self, handle: VMHandle) -> ProcessState:
         """'running' only if the handle's pid is alive and is still the same VMM process."""
 
     def reattach(self, handle: VMHandle) -> bool:

@@ -15,7 +15,7 @@ router = APIRouter(prefix="/network", tags=["network"])
 @router.post("/teardown")
 def teardown(svc: Services = Depends(services)) -> dict[str, str]:
     """Remove banger's bridge and nftables table; refused while a VM runs."""
-    running = [vm.name for vm in svc.vms.list() if vm.state != "stopped"]
+    running = [vm.name for vm in svc.vms.list() if vm.is_active]
     if running:
         raise Conflict(
             f"VMs are still running: {', '.join(running)}",

@@ -73,7 +73,7 @@ async def console(
                 if data:
                     yield data
             current = svc.vms.get(vm_id)
-            if not follow or current is None or current.state not in ("running", "starting"):
+            if not follow or current is None or not current.is_active:
                 return
             await asyncio.sleep(0.3)
 

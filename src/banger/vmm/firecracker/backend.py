@@ -8,7 +8,7 @@ from pathlib import Path
 
 from banger.errors import BangerError, FailedPrecondition, InvalidArgument, Unavailable
 from banger.vmm import process
-from banger.vmm.base import Accel, KernelCaps, VMHandle, VMSpec, VmState, virtio_blk_device
+from banger.vmm.base import Accel, KernelCaps, ProcessState, VMHandle, VMSpec, virtio_blk_device
 from banger.vmm.firecracker.api import FirecrackerApi
 from banger.vmm.firecracker.payloads import action_payload, boot_requests, runtime_paths
 
@@ -138,7 +138,7 @@ class FirecrackerBackend:
 
     def stop(self, handle: VMHandle, timeout: float = 30.0) -> None:
         marker = str(handle.api_socket)
-        if self.status(handle) == "stopped":
+        if self.status(handle) is ProcessState.STOPPED:
             return
         # Ctrl+Alt+Del makes a guest booted with reboot=k reboot, which ends Firecracker.
         api_timeout = min(timeout, 2.0)  # a wedged VMM must not eat the whole stop budget
@@ -156,14 +156,14 @@ class FirecrackerBackend:
     def kill(self, handle: VMHandle) -> None:
         process.kill_now(handle.pid, handle.start_time, handle.exe, str(handle.api_socket))
 
-    def status(self, handle: VMHandle) -> VmState:
+    def status(self, handle: VMHandle) -> ProcessState:
         alive = process.is_same_process(
             handle.pid, handle.start_time, handle.exe, str(handle.api_socket)
         )
-        return "running" if alive else "stopped"
+        return ProcessState.RUNNING if alive else ProcessState.STOPPED
 
     def reattach(self, handle: VMHandle) -> bool:
-        if self.status(handle) != "running":
+        if self.status(handle) is not ProcessState.RUNNING:
             return False
         try:
             with FirecrackerApi(handle.api_socket, timeout=2.0) as api:

@@ -15,7 +15,7 @@ from banger.errors import (
     Unavailable,
 )
 from banger.vmm import process
-from banger.vmm.base import Accel, KernelCaps, VMHandle, VMSpec, VmState, virtio_blk_device
+from banger.vmm.base import Accel, KernelCaps, ProcessState, VMHandle, VMSpec, virtio_blk_device
 from banger.vmm.qemu.argv import pidfile_path, qemu_argv, qmp_socket_path, read_host_tsc_khz
 from banger.vmm.qemu.qmp import QmpClient
 
@@ -139,13 +139,13 @@ class QemuBackend:
                     qmp.query_status()
                 return
             except Unavailable:
-                if self.status(handle) == "stopped" or time.monotonic() >= deadline:
+                if self.status(handle) is ProcessState.STOPPED or time.monotonic() >= deadline:
                     raise
                 time.sleep(0.1)
 
     def stop(self, handle: VMHandle, timeout: float = 30.0) -> None:
         marker = _cmdline_marker(handle)
-        if self.status(handle) == "stopped":
+        if self.status(handle) is ProcessState.STOPPED:
             return
         with contextlib.suppress(Unavailable), QmpClient(handle.api_socket) as qmp:
             qmp.system_powerdown()
@@ -159,14 +159,14 @@ class QemuBackend:
         marker = _cmdline_marker(handle)
         process.kill_now(handle.pid, handle.start_time, handle.exe, marker)
 
-    def status(self, handle: VMHandle) -> VmState:
+    def status(self, handle: VMHandle) -> ProcessState:
         alive = process.is_same_process(
             handle.pid, handle.start_time, handle.exe, _cmdline_marker(handle)
         )
-        return "running" if alive else "stopped"
+        return ProcessState.RUNNING if alive else ProcessState.STOPPED
 
     def reattach(self, handle: VMHandle) -> bool:
-        if self.status(handle) != "running":
+        if self.status(handle) is not ProcessState.RUNNING:
             return False
         try:
             with QmpClient(handle.api_socket) as qmp:
