@@ -11,8 +11,10 @@ cancel unwinds everything: builder VMM, tap, address, builder dir, staged image.
 from __future__ import annotations
 
 import contextlib
+import functools
 import secrets
 import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from banger import __version__
 from banger.api.models import Image, ImageSource, Operation
 from banger.api.requests import BuildStep, ImageBuild
 from banger.daemon import build_ssh
-from banger.daemon.boot_set import boot_set, probe_kernel
+from banger.daemon.boot_set import BootSet, boot_set, probe_kernel
 from banger.daemon.build_vm import BuilderPlan, run_builder
 from banger.daemon.images import ROOTFS, ImageService
 from banger.daemon.vm_boot import Booter
@@ -34,6 +36,7 @@ from banger.images import bootset
 from banger.images.build_console import Transcript
 from banger.images.build_disk import DiskStep, make_build_disk, summarize
 from banger.ops.manager import OperationReporter
+from banger.vmm import Backend
 
 MIB = 2**20
 # Room the builder's root disk gets for the steps; the result is shrunk afterwards, and
@@ -99,6 +102,34 @@ def finalize_disk(root: Path, *, size_bytes: int | None, free_bytes: int) -> int
     return root.stat().st_size
 
 
+@dataclass(frozen=True)
+class BuildJob:
+    """What `start_build` checked and decided, handed to the operation that builds."""
+
+    req: ImageBuild
+    base: Image
+    steps: list[DiskStep]
+    summaries: list[str]
+    kvm_kernel: Path
+    backend: Backend
+    boot: BootSet
+    via: build_ssh.Via
+
+
+def provenance(job: BuildJob) -> dict[str, Any]:
+    """What a built image records about how it was made."""
+    return {
+        "base": job.base.name,
+        "base_id": job.base.id,
+        "base_digest": job.base.source.digest,
+        "steps": job.summaries,
+        "via": job.via,
+        "env": sorted(job.req.env),
+        "banger_version": __version__,
+        "built_at": datetime.now(UTC).isoformat(),
+    }
+
+
 class BuildService:
     def __init__(
         self,
@@ -113,73 +144,72 @@ class BuildService:
         self.default_cpus, self.default_memory = defaults
 
     def start_build(self, req: ImageBuild) -> Operation:
+        """Check everything that can be checked up front, then run `_build` as an operation."""
         base = self.images.get(req.from_image)
         self.images.ensure_free(req.name)
         kernel = self.images.resolve_kernel(req.kernel_ref or base.kernel)
         steps = disk_steps(req.steps)
         kvm_kernel = probe_kernel(base, kernel)
         backend = self.host.backend(None, kvm_kernel)
-        boot = boot_set(base, kernel, backend.name)
-        summaries = [summarize(step) for step in steps]
         base_rootfs = Path(base.files["rootfs"])
         bootset.validate_rootfs(base_rootfs)
-        via = build_ssh.choose_via(req.via, base_rootfs, base.name)
-
-        def build(staging: Path, reporter: OperationReporter) -> tuple[ImageSource, dict[str, Any]]:
-            accel = self.host.accel(reporter, kvm_kernel)
-            builder_id = f"build-{secrets.token_hex(6)}"
-            layout = self.images.layout
-            with contextlib.ExitStack() as undo:
-                builder_dir = layout.tmp / builder_id
-                builder_dir.mkdir(mode=0o700)
-                undo.callback(shutil.rmtree, builder_dir, ignore_errors=True)
-                root = self._clone_base(base, builder_dir, req, reporter)
-                reporter.stage("build disk")
-                nonce = secrets.token_hex(8)
-                build_disk = builder_dir / "build.ext4"
-                make_build_disk(build_disk, builder_dir, steps, req.env, nonce)
-                plan = BuilderPlan(
-                    builder_id=builder_id,
-                    builder_dir=builder_dir,
-                    root=root,
-                    build_disk=build_disk,
-                    boot=boot,
-                    cpus=req.cpus or self.default_cpus,
-                    memory_mib=req.memory_mib or max(self.default_memory, MIN_BUILDER_MEMORY_MIB),
-                    accel=accel,
-                    nonce=nonce,
-                    steps=summaries,
-                    timeout_s=req.timeout_s,
-                    via=via,
-                )
-                machine_id = build_ssh.save_machine_id(root) if via == "ssh" else None
-                transcript = run_builder(plan, self.booter, backend, reporter)
-                judge(transcript, summaries)
-                build_ssh.restore_machine_id(root, machine_id)
-                reporter.stage("finalize disk")
-                free = req.free_mib * MIB if req.free_mib is not None else self.images.free_bytes
-                size = req.size_mib * MIB if req.size_mib else None
-                final_size = finalize_disk(root, size_bytes=size, free_bytes=free)
-                reporter.log(f"root filesystem: {final_size // MIB} MiB")
-                root.rename(staging / ROOTFS)
-            provenance = {
-                "base": base.name,
-                "base_id": base.id,
-                "base_digest": base.source.digest,
-                "steps": summaries,
-                "via": via,
-                "env": sorted(req.env),
-                "banger_version": __version__,
-                "built_at": datetime.now(UTC).isoformat(),
-            }
-            source = ImageSource(kind="build", ref=base.name, digest=base.source.digest)
-            return source, {"config": base.config, "provenance": provenance}
-
+        job = BuildJob(
+            req=req,
+            base=base,
+            steps=steps,
+            summaries=[summarize(step) for step in steps],
+            kvm_kernel=kvm_kernel,
+            backend=backend,
+            boot=boot_set(base, kernel, backend.name),
+            via=build_ssh.choose_via(req.via, base_rootfs, base.name),
+        )
+        build = functools.partial(self._build, job)
         return self.images.ops.start(
             "image.build",
             req.name,
             lambda r: self.images.create_managed("image.build", req.name, kernel, r, build),
         )
+
+    def _build(
+        self, job: BuildJob, staging: Path, reporter: OperationReporter
+    ) -> tuple[ImageSource, dict[str, Any]]:
+        """Boot a builder on a private clone of the base, run the steps, stage the result."""
+        req = job.req
+        accel = self.host.accel(reporter, job.kvm_kernel)
+        builder = self.images.layout.builder(f"build-{secrets.token_hex(6)}")
+        with contextlib.ExitStack() as undo:
+            builder.path.mkdir(mode=0o700)
+            undo.callback(shutil.rmtree, builder.path, ignore_errors=True)
+            root = self._clone_base(job.base, builder.path, req, reporter)
+            reporter.stage("build disk")
+            nonce = secrets.token_hex(8)
+            make_build_disk(builder.build_disk, builder.path, job.steps, req.env, nonce)
+            plan = BuilderPlan(
+                builder_id=builder.path.name,
+                builder_dir=builder.path,
+                root=root,
+                build_disk=builder.build_disk,
+                boot=job.boot,
+                cpus=req.cpus or self.default_cpus,
+                memory_mib=req.memory_mib or max(self.default_memory, MIN_BUILDER_MEMORY_MIB),
+                accel=accel,
+                nonce=nonce,
+                steps=job.summaries,
+                timeout_s=req.timeout_s,
+                via=job.via,
+            )
+            machine_id = build_ssh.save_machine_id(root) if job.via == "ssh" else None
+            transcript = run_builder(plan, self.booter, job.backend, reporter)
+            judge(transcript, job.summaries)
+            build_ssh.restore_machine_id(root, machine_id)
+            reporter.stage("finalize disk")
+            free = req.free_mib * MIB if req.free_mib is not None else self.images.free_bytes
+            size = req.size_mib * MIB if req.size_mib else None
+            final_size = finalize_disk(root, size_bytes=size, free_bytes=free)
+            reporter.log(f"root filesystem: {final_size // MIB} MiB")
+            root.rename(staging / ROOTFS)
+        source = ImageSource(kind="build", ref=job.base.name, digest=job.base.source.digest)
+        return source, {"config": job.base.config, "provenance": provenance(job)}
 
     def _clone_base(
         self, base: Image, builder_dir: Path, req: ImageBuild, reporter: OperationReporter

@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         services = build_services(config)
         try:
+            services.start()
             serve(create_app(services), config.socket_path, config.socket_group, config.log_level)
         finally:
             services.close()

@@ -1,4 +1,4 @@
-"""Wiring: build every service from the config, once, at daemon start."""
+"""Wiring: build every service from the config, once; `Services.start` then acts on the host."""
 
 from __future__ import annotations
 
@@ -40,6 +40,11 @@ class Services:
     pull_service: PullService
     build_service: BuildService
     monitor: Monitor
+
+    def start(self) -> None:
+        """Bring host state in line with the records, then watch running VMMs."""
+        reconcile(self.vm_service)
+        self.monitor.start()
 
     def close(self) -> None:
         self.monitor.stop()
@@ -90,9 +95,7 @@ def build_services(config: DaemonConfig) -> Services:
         config.clone_strategy,
         (config.default_cpus, config.default_memory_mib),
     )
-    reconcile(vm_service)
     monitor = Monitor(vm_service)
-    monitor.start()
     return Services(
         config=config,
         layout=layout,

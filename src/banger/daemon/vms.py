@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import os
 import secrets
 import threading
 from collections.abc import Callable
@@ -11,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from banger.api.models import VM, Operation, VMState
+from banger.api.models import VM, Image, Operation, VMState
 from banger.api.requests import VMCreate
 from banger.daemon.boot_set import boot_set, probe_kernel
 from banger.daemon.images import ImageService
@@ -127,37 +129,39 @@ class VMService:
         )
         with self.vms.db.transaction() as conn:
             self.vms.insert(vm, keys={"image_id": image.id}, conn=conn)
+        return self.ops.start("vm.create", name, functools.partial(self._create, vm, image, req))
 
-        def work(reporter: OperationReporter) -> dict[str, Any]:
-            with self.lock(vm_id), contextlib.ExitStack() as undo:
-                undo.callback(self._forget, vm)
-                vm_dir = self.layout.vm(vm_id)
-                vm_dir.path.mkdir(mode=0o700)
-                undo.callback(remove_vm_dir, vm_dir.path)
-                strategy = choose_strategy(self.clone_strategy, self.layout.vms)
-                disk_size = req.disk_size_mib * 2**20 if req.disk_size_mib else None
-                size, work_disk = provision_disks(image, vm_dir, strategy, disk_size, reporter)
-                reporter.stage("host key")
-                private, public = generate_host_keypair(self.layout.tmp)
-                key = vm_dir.host_key
-                key.write_text(private)
-                key.chmod(0o600)
-                created = vm.model_copy(
-                    update={
-                        "disk_strategy": strategy,
-                        "disk_size_bytes": size,
-                        "work_disk": work_disk,
-                        "ssh_host_key": public,
-                        "state": VMState.STOPPED,
-                    }
-                )
-                self._save(created)
-                if req.start:
-                    created = self._boot(created, reporter, wait=req.wait)
-                undo.pop_all()
-                return created.model_dump(mode="json")
-
-        return self.ops.start("vm.create", name, work)
+    def _create(
+        self, vm: VM, image: Image, req: VMCreate, reporter: OperationReporter
+    ) -> dict[str, Any]:
+        """The operation behind `vm create`: disks, host key, then (optionally) the boot."""
+        with self.lock(vm.id), contextlib.ExitStack() as undo:
+            undo.callback(self._forget, vm)
+            vm_dir = self.layout.vm(vm.id)
+            vm_dir.path.mkdir(mode=0o700)
+            undo.callback(remove_vm_dir, vm_dir.path)
+            strategy = choose_strategy(self.clone_strategy, self.layout.vms)
+            disk_size = req.disk_size_mib * 2**20 if req.disk_size_mib else None
+            size, work_disk = provision_disks(image, vm_dir, strategy, disk_size, reporter)
+            reporter.stage("host key")
+            private, public = generate_host_keypair(self.layout.tmp)
+            fd = os.open(vm_dir.host_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as key:
+                key.write(private)
+            created = vm.model_copy(
+                update={
+                    "disk_strategy": strategy,
+                    "disk_size_bytes": size,
+                    "work_disk": work_disk,
+                    "ssh_host_key": public,
+                    "state": VMState.STOPPED,
+                }
+            )
+            self._save(created)
+            if req.start:
+                created = self._boot(created, reporter, wait=req.wait)
+            undo.pop_all()
+            return created.model_dump(mode="json")
 
     def _forget(self, vm: VM) -> None:
         self.booter.leases.release(vm.id)
