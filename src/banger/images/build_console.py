@@ -19,6 +19,7 @@ _BEGIN = re.compile(r"begin (\d+)\s*")
 _EXIT = re.compile(r"exit (\d+) (\d+)\s*")
 _DONE = re.compile(r"done (ok|failed)\s*")
 TAIL_LINES = 20
+MAX_LINE_BYTES = 64 * 1024  # a console line longer than this is cut (the marker lines are short)
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,18 @@ class Transcript:
     _partial: bytes = b""
 
     def feed(self, data: bytes) -> list[Event]:
-        """Add raw console bytes; return the events of the lines they complete."""
-        self._partial += data
-        *complete, self._partial = self._partial.split(b"\n")
+        """Add raw console bytes; return the events of the lines they complete.
+
+        Linear in the input: only the new bytes are split, and a line without an end keeps
+        at most MAX_LINE_BYTES (a guest printing gigabytes without a newline must cost
+        neither quadratic time nor unbounded memory).
+        """
+        *complete, rest = data.split(b"\n")
+        if complete:
+            complete[0] = (self._partial + complete[0])[:MAX_LINE_BYTES]
+            self._partial = rest[:MAX_LINE_BYTES]
+        else:
+            self._partial = (self._partial + rest)[:MAX_LINE_BYTES]
         events = []
         for raw in complete:
             event = self.accept(raw.decode("utf-8", errors="replace").rstrip("\r"))
