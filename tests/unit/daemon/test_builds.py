@@ -1,6 +1,5 @@
 """The build service's pure parts: judging a transcript, provenance, the console parser's cost."""
 
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -57,15 +56,14 @@ def test_step_output_cannot_fake_markers_of_another_nonce() -> None:
 def test_a_huge_line_without_newline_is_linear_and_bounded() -> None:
     t = Transcript(nonce="n0", steps=1)
     chunk = b"x" * (1 << 20)
-    started = time.process_time()
     for _ in range(64):  # 64 MiB without a newline
         t.feed(chunk)
-    elapsed = time.process_time() - started
-    assert len(t._partial) == MAX_LINE_BYTES
+        # What each feed re-reads is bounded, so the total work is linear in the input
+        # (the old parser re-split everything held so far: 11 s for 32 MiB, x4 per doubling).
+        assert len(t._partial) <= MAX_LINE_BYTES
     t.feed(b"\n" + m("begin 1").encode() + b"\n")
     assert t.current == 1
-    # Generous: the old quadratic parser took ~11 s for 32 MiB; this is ~0.1 s.
-    assert elapsed < 5, elapsed
+    assert len(t.console_tail[-1]) == MAX_LINE_BYTES  # the long line, cut
 
 
 def test_provenance_records_the_base_the_steps_and_the_transport(tmp_path: Path) -> None:
