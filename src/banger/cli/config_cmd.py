@@ -1,4 +1,4 @@
-"""`banger config show|path|check`."""
+"""`banger config show|check` (`show` also prints the config file's path)."""
 
 from __future__ import annotations
 

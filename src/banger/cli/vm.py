@@ -149,7 +149,8 @@ def list_(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
 
 @app.command()
 def show(ctx: typer.Context, name: str, json: bool = JSON_OPTION) -> None:
-    """Show a VM: state (derived live), backend, disk strategy, address, process."""
+    """Show a VM: state (as recorded; the daemon's monitor notices a dead VMM within a second),
+    backend, disk strategy, address, process."""
     vm = _get(ctx, name)
     if wants_json(ctx, json):
         print_json(vm)

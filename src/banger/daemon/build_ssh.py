@@ -43,6 +43,8 @@ SHUTDOWN_SECONDS = 60.0
 # minutes, not at the end of the whole build timeout.
 SSH_WAIT_SECONDS = 300.0
 SCRUB_SECONDS = 60.0
+# The runner's exit status when the build disk cannot be mounted (outside any step's range).
+MOUNT_FAILED_EXIT = 97
 
 Via = Literal["ssh", "console"]
 
@@ -125,7 +127,8 @@ def runner_command(build_device: str) -> str:
     """The remote command: mount the build disk, run run.sh, unmount, keep its status."""
     bb, mount, dev = sh_quote(GUEST_BUSYBOX), sh_quote(GUEST_MOUNT), sh_quote(build_device)
     return (
-        f"{bb} mkdir -p {mount} && {bb} mount -t ext4 -o ro {dev} {mount} || exit 97; "
+        f"{bb} mkdir -p {mount} && {bb} mount -t ext4 -o ro {dev} {mount} "
+        f"|| exit {MOUNT_FAILED_EXIT}; "
         f"{bb} sh {mount}/run.sh; status=$?; {bb} umount {mount}; exit $status"
     )
 
@@ -209,7 +212,7 @@ def run_over_ssh(
 
 
 def _raise_session_lost(exc: CommandFailed, transcript: Transcript) -> None:
-    if exc.returncode == 97:
+    if exc.returncode == MOUNT_FAILED_EXIT:
         raise BangerError(
             "the builder could not mount its build disk",
             hint="the base image's kernel may lack ext4 or virtio-blk support",

@@ -27,13 +27,11 @@ REQUIRED_TOOLS = (
     "debugfs",
     "e2fsck",
     "resize2fs",
-    "fakeroot",
     "busybox",
     "ssh",
     "ssh-keygen",
     "ip",
     "nft",
-    "cpio",
 )
 
 

@@ -43,7 +43,7 @@ def is_cancelled(reporter: Reporter) -> bool:
 
 
 class NullReporter:
-    """A reporter that records nothing: for tests and for synchronous callers."""
+    """A reporter that only keeps stages and lines in memory: for tests and synchronous callers."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []

@@ -149,7 +149,7 @@ def terminate(
             return
     raise Unavailable(
         f"VMM process {pid} survived SIGKILL",
-        hint="the process may be stuck in the kernel (D state); look at /proc/{pid}/stack",
+        hint=f"the process may be stuck in the kernel (D state); look at /proc/{pid}/stack",
     )
 
 
@@ -160,7 +160,7 @@ def kill_now(pid: int, start_time: int, exe: str | None, cmdline_marker: str) ->
     ):
         raise Unavailable(
             f"VMM process {pid} survived SIGKILL",
-            hint="the process may be stuck in the kernel (D state); look at /proc/{pid}/stack",
+            hint=f"the process may be stuck in the kernel (D state); look at /proc/{pid}/stack",
         )
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from banger.api.models import VM, Operation
@@ -51,6 +53,25 @@ def delete_vm(name: str, force: bool = False, svc: Services = Depends(services))
     return svc.vm_service.delete(name, force)
 
 
+CONSOLE_CHUNK = 1 << 20  # read (and held) per step of a console stream
+
+
+def _start_offset(path: Path, tail: int) -> int:
+    try:
+        return max(0, path.stat().st_size - tail)
+    except FileNotFoundError:
+        return 0
+
+
+def _read_from(path: Path, offset: int) -> bytes:
+    try:
+        with path.open("rb") as f:
+            f.seek(offset)
+            return f.read(CONSOLE_CHUNK)
+    except FileNotFoundError:
+        return b""
+
+
 @router.get("/{name}/console", response_class=PlainTextResponse)
 async def console(
     name: str,
@@ -59,20 +80,20 @@ async def console(
     svc: Services = Depends(services),
 ) -> StreamingResponse:
     """The serial console log; with follow=true, keep streaming while the VM runs."""
-    path = svc.vm_service.console_path(name)
-    vm_id = svc.vm_service.get(name).id
+    # SQLite and file reads happen in the thread pool, never on the event loop.
+    path = await run_in_threadpool(svc.vm_service.console_path, name)
+    vm_id = (await run_in_threadpool(svc.vm_service.get, name)).id
 
     async def chunks() -> AsyncIterator[bytes]:
-        offset = max(0, path.stat().st_size - tail) if path.exists() else 0
+        offset = await run_in_threadpool(_start_offset, path, tail)
         while True:
-            if path.exists():
-                with path.open("rb") as f:
-                    f.seek(offset)
-                    data = f.read()
-                offset += len(data)
-                if data:
-                    yield data
-            current = svc.vms.get(vm_id)
+            data = await run_in_threadpool(_read_from, path, offset)
+            offset += len(data)
+            if data:
+                yield data
+                if len(data) == CONSOLE_CHUNK:
+                    continue  # more is waiting: no pause
+            current = await run_in_threadpool(svc.vms.get, vm_id)
             if not follow or current is None or not current.is_active:
                 return
             await asyncio.sleep(0.3)
