@@ -18,6 +18,7 @@ import pytest
 from banger.kernels import cpio
 from banger.kernels.initrd import check_static_busybox
 from tests.helpers.daemon import RunningDaemon, debian_daemon
+from tests.helpers.kernel_artifacts import debian_kernel_deb
 from tests.integration.vm.conftest import all_taps
 
 pytestmark = pytest.mark.integration
@@ -65,6 +66,11 @@ def wd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDaemon]:
                 str(_initrd(root / f"{name}.img", init)),
                 check=True,
             )
+        # Builds boot a managed kernel: one whose initrd makes PID 1 exit.
+        daemon.cli(
+            "kernel", "import", str(debian_kernel_deb()), "--name", "panicky",
+            "--initrd", str(root / "panic.img"), check=True,
+        )  # fmt: skip
         yield daemon
 
 
@@ -163,8 +169,8 @@ def test_forced_kvm_that_cannot_run_the_guest_fails_fast_naming_kvm(
 def test_an_image_build_whose_builder_panics_fails_at_once(wd: RunningDaemon, via: str) -> None:
     taps = all_taps()
     out = wd.cli(
-        "image", "build", "--from-image", "panic", "--name", f"never-{via}", "--run", "true",
-        "--via", via, timeout=280,
+        "image", "build", "--from-image", "deb", "--kernel-ref", "panicky", "--name",
+        f"never-{via}", "--run", "true", "--via", via, timeout=280,
     )  # fmt: skip
     assert out.returncode != 0
     error = _error_line(out.stderr)
