@@ -1,7 +1,8 @@
 """Turn a replayed ImageTree into an ext4 image without mounting and without host ownership.
 
 Route: regular files, directories and symlinks are materialized in a staging directory
-(file data is hard-linked from the numbered content files, so nothing is copied twice),
+(stage_tree; file data is hard-linked from the numbered content files, so nothing is
+copied twice),
 `mke2fs -d` copies them in, then ONE `debugfs -w -f` batch sets the rest: device nodes and
 FIFOs (which therefore never exist on the host), link counts of hard-linked special files,
 and — unless running as root, where host_meta sets them on the staged inodes for mke2fs to
@@ -10,15 +11,17 @@ copy — uid/gid, full mode bits, times and xattrs. `e2fsck -fn` checks the resu
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from banger import proc
 from banger.errors import BangerError, InvalidArgument
-from banger.oci import host_meta
-from banger.oci.tree import ImageTree, Inode, Kind
+from banger.oci.stage_tree import HostApplied, materialize
+from banger.oci.tree import ImageTree, Kind
 
 BLOCK = 4096
 INODE_SIZE = 256
@@ -49,16 +52,21 @@ def _journal_blocks(fs_blocks: int) -> int:
 
 def content_estimate(tree: ImageTree) -> tuple[int, int]:
     """(data blocks the merged content needs, inode count), counting hard links once."""
-    seen: set[int] = set()
+    seen: set[int] = set()  # only inodes with several names: the rest are met once
     blocks = 0
     inodes = 0
     for _path, inode in tree.walk():
-        if id(inode) in seen:
-            continue
-        seen.add(id(inode))
+        if inode.links > 1:
+            if id(inode) in seen:
+                continue
+            seen.add(id(inode))
         inodes += 1
         if inode.kind is Kind.FILE:
-            data = -(-inode.size // BLOCK)
+            # Holes of a sparse file take no blocks (mke2fs -d keeps them); each of its
+            # segments may end in a partly used block.
+            data = -(-inode.stored // BLOCK)
+            if inode.segments > 1:
+                data += inode.segments
             blocks += data + data // 340 + (1 if data > 4 else 0)  # extent tree blocks
         elif inode.kind is Kind.DIR:
             names = sum(len(n) + 12 for n in inode.children or {})
@@ -91,110 +99,72 @@ def plan_size(tree: ImageTree, free_bytes: int, size_bytes: int | None) -> tuple
     return -(-total // MiB) * MiB, inode_count
 
 
-def materialize(tree: ImageTree, staging: Path, *, metadata_on_host: bool) -> dict[int, set[str]]:
-    """Create dirs, files (hard-linked from content files) and symlinks under staging.
-
-    Every step goes through directory file descriptors opened with O_NOFOLLOW on
-    directories this function itself created, so no name from the image is ever
-    resolved through a symlink on the host.
-
-    With metadata_on_host (only as root), owner, mode, times and xattrs are set on the
-    staged inodes themselves, which `mke2fs -d` copies; that spares one debugfs command
-    per field per inode. Returns, for each inode handled that way (by id), the xattr
-    names the host refused, which debugfs must still set.
-    """
-    applied: dict[int, set[str]] = {}
-    root_fd = os.open(staging, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    try:
-        _fill(tree.root, root_fd, applied if metadata_on_host else None)
-    finally:
-        os.close(root_fd)
-    return applied
-
-
-def _fill(directory: Inode, dir_fd: int, applied: dict[int, set[str]] | None) -> None:
-    for name, child in (directory.children or {}).items():
-        inode = child.inode
-        if inode.kind is Kind.DIR:
-            os.mkdir(name, 0o700, dir_fd=dir_fd)
-            sub_fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
-            try:
-                _fill(inode, sub_fd, applied)
-                if applied is not None:
-                    # After the children: creating them would change the directory's mtime.
-                    applied[id(inode)] = host_meta.apply_to_fd(sub_fd, inode)
-            finally:
-                os.close(sub_fd)
-        elif inode.kind is Kind.FILE:
-            assert inode.content is not None
-            os.link(inode.content, name, dst_dir_fd=dir_fd, follow_symlinks=False)
-            if applied is not None and id(inode) not in applied:
-                applied[id(inode)] = host_meta.apply_to_file(dir_fd, name, inode)
-        elif inode.kind is Kind.SYMLINK:
-            os.symlink(inode.target, name, dir_fd=dir_fd)
-            if applied is not None and id(inode) not in applied:
-                applied[id(inode)] = host_meta.apply_to_symlink(dir_fd, name, inode)
-        # Devices and FIFOs are created by debugfs inside the image only.
-
-
 def _quote(path: str) -> bytes:
     """debugfs argument quoting: wrap in double quotes, double any embedded quote."""
     return b'"' + os.fsencode(path).replace(b'"', b'""') + b'"'
 
 
-def debugfs_script(
-    tree: ImageTree, xattr_dir: Path, applied: dict[int, set[str]] | None = None
-) -> bytes:
-    """The fix-up batch: special inodes, and metadata the staged host inodes do not carry.
+def debugfs_script(tree: ImageTree, xattr_dir: Path, applied: HostApplied | None = None) -> bytes:
+    """The fix-up batch as bytes (see write_debugfs_script)."""
+    out = io.BytesIO()
+    write_debugfs_script(tree, out, xattr_dir, applied)
+    return out.getvalue()
 
-    `applied` (from materialize) names inodes whose owner/mode/times are already right;
-    for those only refused xattrs and a symlink's non-default mode are emitted.
+
+def write_debugfs_script(
+    tree: ImageTree, out: BinaryIO, xattr_dir: Path, applied: HostApplied | None = None
+) -> None:
+    """Write the fix-up batch: special inodes, and metadata the staged host inodes lack.
+
+    Inodes `applied` covers already carry owner/mode/times: for those only refused xattrs
+    and a symlink's non-default mode are emitted. Written line by line and remembering
+    only multiply-linked inodes, so a million entries never sit in memory as a script.
     """
-    applied = applied or {}
-    lines: list[bytes] = []
-    first_path: dict[int, str] = {}
-    paths_of: dict[int, list[str]] = {}
+    first_path: dict[int, str] = {}  # inodes with several names: the first one written
+    special_names: dict[int, int] = {}  # hard-linked devices/FIFOs: how many names
     xattr_files = 0
     for path, inode in tree.walk():
         key = id(inode)
+        linked = inode.links > 1
         abs_path = "/" + path
         if inode.kind in (Kind.CHAR, Kind.BLOCK, Kind.FIFO):
             parent, _, name = abs_path.rpartition("/")
-            lines.append(b"cd " + _quote(parent or "/"))
+            out.write(b"cd " + _quote(parent or "/") + b"\n")
             if key in first_path:
-                lines.append(b"ln " + _quote("/" + first_path[key]) + b" " + _quote(name))
+                out.write(b"ln " + _quote("/" + first_path[key]) + b" " + _quote(name) + b"\n")
             elif inode.kind is Kind.FIFO:
-                lines.append(b"mknod " + _quote(name) + b" p")
+                out.write(b"mknod " + _quote(name) + b" p\n")
             else:
                 kind = b"c" if inode.kind is Kind.CHAR else b"b"
-                lines.append(b"mknod %s %s %d %d" % (_quote(name), kind, inode.major, inode.minor))
-            lines.append(b"cd /")
-            paths_of.setdefault(key, []).append(path)
-        if key in first_path:
-            continue
-        first_path[key] = path
+                out.write(b"mknod %s %s %d %d\n" % (_quote(name), kind, inode.major, inode.minor))
+            out.write(b"cd /\n")
+            if linked:
+                special_names[key] = special_names.get(key, 0) + 1
+        if linked:
+            if key in first_path:
+                continue
+            first_path[key] = path
         target = _quote(abs_path)
         mode = _TYPE_BITS[inode.kind] | inode.mode
         pending_xattrs: Iterable[str] = sorted(inode.xattrs)
-        if key in applied:
-            pending_xattrs = sorted(applied[key])
+        if applied is not None and applied.covers(tree, inode):
+            pending_xattrs = sorted(applied.refused.get(key, ()))
             if inode.kind is Kind.SYMLINK and inode.mode != 0o777:
-                lines.append(b"sif %s mode 0%o" % (target, mode))
+                out.write(b"sif %s mode 0%o\n" % (target, mode))
         else:
-            lines.append(b"sif %s uid %d" % (target, inode.uid))
-            lines.append(b"sif %s gid %d" % (target, inode.gid))
-            lines.append(b"sif %s mode 0%o" % (target, mode))
+            out.write(b"sif %s uid %d\n" % (target, inode.uid))
+            out.write(b"sif %s gid %d\n" % (target, inode.gid))
+            out.write(b"sif %s mode 0%o\n" % (target, mode))
             for field in (b"mtime", b"atime", b"ctime"):
-                lines.append(b"sif %s %s @%d" % (target, field, max(inode.mtime, 0)))
+                out.write(b"sif %s %s @%d\n" % (target, field, max(inode.mtime, 0)))
         for name in pending_xattrs:
             value_file = xattr_dir / str(xattr_files)
             xattr_files += 1
             value_file.write_bytes(inode.xattrs[name])
-            lines.append(b"ea_set -f %s %s %s" % (os.fsencode(value_file), target, name.encode()))
-    for key, paths in paths_of.items():
-        if len(paths) > 1:
-            lines.append(b"sif %s links_count %d" % (_quote("/" + first_path[key]), len(paths)))
-    return b"\n".join(lines) + b"\n"
+            out.write(b"ea_set -f %s %s %s\n" % (os.fsencode(value_file), target, name.encode()))
+    for key, count in special_names.items():
+        if count > 1:
+            out.write(b"sif %s links_count %d\n" % (_quote("/" + first_path[key]), count))
 
 
 def build_ext4(
@@ -245,7 +215,8 @@ def build_ext4(
     xattr_dir = scratch / "xattrs"
     xattr_dir.mkdir()
     script = scratch / "fixup.debugfs"
-    script.write_bytes(debugfs_script(tree, xattr_dir, applied))
+    with open(script, "wb") as handle:
+        write_debugfs_script(tree, handle, xattr_dir, applied)
     result = proc.run(["debugfs", "-w", "-f", script, out_tmp])
     errors = [line for line in _debugfs_errors(result.stderr)]
     if errors:

@@ -61,7 +61,7 @@ def parse_platform(text: str) -> Platform:
 def _json(body: bytes, what: str) -> dict[str, object]:
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested past the C stack
         raise InvalidArgument(
             f"{what} is not valid JSON", hint="the registry served a broken document"
         ) from None
@@ -114,15 +114,18 @@ def select_platform(body: bytes, wanted: Platform) -> Descriptor:
         found = Platform(
             str(plat.get("os", "")), str(plat.get("architecture", "")), str(plat.get("variant", ""))
         )
-        available.append(str(found))
+        available.append(str(found)[:80])
         if (found.os, found.architecture) != (wanted.os, wanted.architecture):
             continue
         # arm64 images often omit the implied v8 variant.
         if wanted.variant and found.variant and wanted.variant != found.variant:
             continue
         return _descriptor(raw, "image index")
+    shown = ", ".join(available[:20]) + (
+        f" and {len(available) - 20} more" if len(available) > 20 else ""
+    )
     raise NotFound(
-        f"the image has no {wanted} variant (available: {', '.join(available) or 'none'})",
+        f"the image has no {wanted} variant (available: {shown or 'none'})",
         hint="pick one of the available platforms",
     )
 

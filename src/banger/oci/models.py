@@ -14,11 +14,19 @@ class ReplayLimits(BaseModel):
     """Upper bounds on what one image may unpack to; exceeding any rejects the image."""
 
     max_total_bytes: int = Field(default=32 * GiB, gt=0)  # all uncompressed file data
-    max_entries: int = Field(default=1_000_000, gt=0)  # tar entries across all layers
+    # Tar entries across all layers plus the parent directories their paths imply: each is
+    # an inode in memory (~0.5 KiB). The same default as the daemon's max_layer_entries.
+    max_entries: int = Field(default=500_000, gt=0)
     max_file_bytes: int = Field(default=8 * GiB, gt=0)  # one regular file
     max_path_length: int = Field(default=4096, gt=0)  # bytes of one entry path
     max_layers: int = Field(default=256, gt=0)
     max_xattr_bytes: int = Field(default=64 * 1024, gt=0)  # one xattr value
+    # Directories above an entry. Real images stay below ~40; every walk over the tree is
+    # iterative, so this bounds only mke2fs's own recursion and is checked when replaying.
+    max_depth: int = Field(default=256, gt=0, le=1024)
+    # Names, symlink/hard-link targets and xattrs (names + values) of all entries: what the
+    # in-memory tree holds on top of its inodes. Real images need a few MiB.
+    max_metadata_bytes: int = Field(default=128 * MiB, gt=0)
 
 
 class ImageConfig(BaseModel):

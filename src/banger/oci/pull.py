@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 from banger.errors import BangerError, InvalidArgument
 from banger.oci.auth import load_credentials
+from banger.oci.blob_limits import check_layers, check_manifest_size, read_config
 from banger.oci.cache import BlobCache
 from banger.oci.ext4 import build_ext4, plan_size
 from banger.oci.manifest import (
@@ -28,6 +28,7 @@ from banger.oci.reference import Reference, parse_reference
 from banger.oci.registry import RegistryClient
 from banger.oci.replay import StagingFull, replay_layers
 from banger.oci.rootfs_cache import RootfsCache, rootfs_key
+from banger.oci.scratch import remove_tree
 from banger.oci.tree import ImageTree, Kind
 from banger.ops.reporter import Reporter
 
@@ -93,6 +94,7 @@ def pull_image(
             )
         )
         manifest_digest, config_desc, layers = _resolve(client, reference, wanted, reporter)
+        check_layers(config_desc, layers, limits)  # before a byte of any blob is fetched
         reporter.check_cancelled()
         key = rootfs_key(manifest_digest, str(wanted), size_bytes, free_bytes, limits)
         hit = rootfs_cache.lookup(key)
@@ -112,7 +114,9 @@ def pull_image(
 
         reporter.stage("download")
         config_path = _fetch(client, cache, reference, config_desc, counters, reporter)
-        config, diff_ids, config_platform = parse_config(config_path.read_bytes())
+        config, diff_ids, config_platform = parse_config(
+            read_config(config_path, config_desc.digest)
+        )
         if diff_ids and len(diff_ids) != len(layers):
             raise InvalidArgument(
                 f"image config lists {len(diff_ids)} layers but the manifest {len(layers)}",
@@ -186,7 +190,7 @@ def _replay_somewhere(
         try:
             return scratch, _replay(blobs, scratch, limits, budget)
         except StagingFull:
-            shutil.rmtree(scratch, ignore_errors=True)
+            remove_tree(scratch)
     scratch = _scratch(stack, work_dir)
     return scratch, _replay(blobs, scratch, limits, None)
 
@@ -207,7 +211,7 @@ def _replay(
 def _scratch(stack: contextlib.ExitStack, parent: Path) -> Path:
     scratch = parent / f"oci-pull-{secrets.token_hex(6)}"
     scratch.mkdir(mode=0o700)  # private even in a shared tmpfs like /dev/shm
-    stack.callback(shutil.rmtree, scratch, ignore_errors=True)
+    stack.callback(remove_tree, scratch)
     return scratch
 
 
@@ -229,6 +233,7 @@ def _resolve(
     media_type = media_type_of(body, header_type)
     if media_type in INDEX_TYPES:
         chosen = select_platform(body, wanted)  # type: ignore[arg-type]
+        check_manifest_size(chosen)
         reporter.log(f"selected {chosen.digest} for {wanted}")
         body, header_type, digest = client.get_manifest(reference.repository, chosen.digest)
         media_type = media_type_of(body, header_type)

@@ -4,11 +4,18 @@ Plain HTTP is used only for registries the caller listed as insecure; there is n
 downgrade. Transient failures (connect errors, 429, 5xx) are retried with bounded backoff,
 and a blob download that breaks midway resumes with a Range request when the server
 honours it (206), otherwise restarts from zero. Every byte is hashed as it arrives.
+
+Bodies are read raw and bounded: banger asks for identity encoding and refuses any other,
+because httpx would otherwise inflate a gzip/zstd "Content-Encoding" in memory, a single
+network read at a time but without limit (a 64 KiB zstd frame can inflate to GiBs).
+Manifests and token answers are capped whatever Content-Length claims; blobs stop at
+their declared size.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import BinaryIO
@@ -26,6 +33,7 @@ MANIFEST_MEDIA_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_TOKEN_BYTES = 1024 * 1024  # real token answers are a few KiB
 _MAX_REDIRECTS = 5
 _CHUNK = 1024 * 1024
 
@@ -54,7 +62,9 @@ class RegistryClient:
         self._attempts = attempts
         self._backoff = backoff
         self._auth_header: dict[str, str] = {}  # scope -> Authorization value
-        self._http = httpx.Client(timeout=timeout, follow_redirects=False)
+        self._http = httpx.Client(
+            timeout=timeout, follow_redirects=False, headers={"Accept-Encoding": "identity"}
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -72,22 +82,10 @@ class RegistryClient:
         url = f"{self.base_url}/v2/{repository}/manifests/{reference}"
         headers = {"Accept": ", ".join(MANIFEST_MEDIA_TYPES)}
         response = self._send("GET", url, repository, headers)
+        what = f"manifest {repository}:{reference}"
         try:
-            self._raise_for_status(response, f"manifest {repository}:{reference}")
-            body = b""
-            try:
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > MAX_MANIFEST_BYTES:
-                        raise InvalidArgument(
-                            f"manifest {repository}:{reference} exceeds {MAX_MANIFEST_BYTES} bytes",
-                            hint="this is not a sane image manifest",
-                        )
-            except httpx.TransportError as exc:
-                raise Unavailable(
-                    f"{self.registry} broke off the manifest: {_describe(exc)}",
-                    hint="retry the pull",
-                ) from None
+            self._raise_for_status(response, what)
+            body = self._read_bounded(response, MAX_MANIFEST_BYTES, what)
         finally:
             response.close()
         digest = "sha256:" + hashlib.sha256(body).hexdigest()
@@ -126,7 +124,8 @@ class RegistryClient:
                         hasher, received = hashlib.sha256(), 0
                     elif response.status_code not in (200, 206):
                         self._raise_for_status(response, f"blob {digest}")
-                    for chunk in response.iter_bytes(_CHUNK):
+                    _check_identity(response, f"blob {digest}")
+                    for chunk in response.iter_raw(_CHUNK):
                         received += len(chunk)
                         fetched += len(chunk)
                         if expected_size is not None and received > expected_size:
@@ -256,44 +255,73 @@ class RegistryClient:
         service = challenge.params.get("service", "")
         scope = challenge.params.get("scope", scope)
         creds = self._credentials
+        if creds is not None and creds.identity_token:
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": creds.identity_token,
+                "service": service,
+                "scope": scope,
+                "client_id": "banger",
+            }
+            request = self._http.build_request("POST", realm, data=form)
+        else:
+            headers = {"Authorization": basic_header(creds)} if creds and creds.username else {}
+            request = self._http.build_request(
+                "GET", realm, params={"service": service, "scope": scope}, headers=headers
+            )
         try:
-            if creds is not None and creds.identity_token:
-                form = {
-                    "grant_type": "refresh_token",
-                    "refresh_token": creds.identity_token,
-                    "service": service,
-                    "scope": scope,
-                    "client_id": "banger",
-                }
-                response = self._http.post(realm, data=form)
-            else:
-                headers = {"Authorization": basic_header(creds)} if creds and creds.username else {}
-                response = self._http.get(
-                    realm, params={"service": service, "scope": scope}, headers=headers
-                )
+            response = self._http.send(request, stream=True)
         except httpx.TransportError as exc:
             raise Unavailable(
                 f"token server {parsed.netloc} did not answer: {_describe(exc)}",
                 hint="check the network and retry",
             ) from None
-        if response.status_code in (401, 403):
-            raise PermissionDenied(
-                f"token server {parsed.netloc} rejected the credentials for {scope}",
-                hint=f"run: docker login {self.registry}",
-            )
-        if response.status_code != 200:
-            raise Unavailable(
-                f"token server {parsed.netloc} answered HTTP {response.status_code}",
-                hint="retry later",
-            )
         try:
-            body = response.json()
+            if response.status_code in (401, 403):
+                raise PermissionDenied(
+                    f"token server {parsed.netloc} rejected the credentials for {scope}",
+                    hint=f"run: docker login {self.registry}",
+                )
+            if response.status_code != 200:
+                raise Unavailable(
+                    f"token server {parsed.netloc} answered HTTP {response.status_code}",
+                    hint="retry later",
+                )
+            raw = self._read_bounded(response, MAX_TOKEN_BYTES, f"token from {parsed.netloc}")
+        finally:
+            response.close()
+        try:
+            body = json.loads(raw)
             token = body.get("token") or body.get("access_token")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             token = None
         if not isinstance(token, str) or not token:
             raise Unavailable(f"token server {parsed.netloc} returned no token", hint="report it")
         return token
+
+    def _read_bounded(self, response: httpx.Response, limit: int, what: str) -> bytes:
+        """The raw body, refusing more than limit bytes whatever Content-Length says."""
+        _check_identity(response, what)
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise InvalidArgument(
+                f"{what} from {self.registry} is {declared} bytes, more than {limit}",
+                hint="the registry serves something that is not a sane document",
+            )
+        body = bytearray()
+        try:
+            for chunk in response.iter_raw(64 * 1024):
+                body += chunk
+                if len(body) > limit:
+                    raise InvalidArgument(
+                        f"{what} from {self.registry} exceeds {limit} bytes",
+                        hint="the registry serves something that is not a sane document",
+                    )
+        except httpx.TransportError as exc:
+            raise Unavailable(
+                f"{self.registry} broke off the {what}: {_describe(exc)}", hint="retry the pull"
+            ) from None
+        return bytes(body)
 
     def _raise_for_status(self, response: httpx.Response, what: str) -> None:
         if response.status_code in (200, 206):
@@ -309,6 +337,15 @@ class RegistryClient:
             )
         raise Unavailable(
             f"{self.registry} answered HTTP {response.status_code} for {what}", hint="retry later"
+        )
+
+
+def _check_identity(response: httpx.Response, what: str) -> None:
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise InvalidArgument(
+            f"{what} came with Content-Encoding {encoding[:40]!r} although banger asked for none",
+            hint="the registry or a proxy in between re-encodes content; pull from elsewhere",
         )
 
 

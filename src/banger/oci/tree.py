@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from types import MappingProxyType
+
+# Shared by every inode without xattrs (nearly all): saves an empty dict per inode.
+NO_XATTRS: Mapping[str, bytes] = MappingProxyType({})
 
 
 class Kind(Enum):
@@ -24,15 +28,18 @@ class Kind(Enum):
     FIFO = "fifo"
 
 
-@dataclass(eq=False)
+# slots: an image may hold a million inodes; a __dict__ each would double their memory.
+@dataclass(eq=False, slots=True)
 class Inode:
     kind: Kind
     mode: int  # permission bits incl. setuid/setgid/sticky (0o7777)
     uid: int = 0
     gid: int = 0
     mtime: int = 0
-    xattrs: dict[str, bytes] = field(default_factory=dict)
-    size: int = 0
+    xattrs: Mapping[str, bytes] = field(default_factory=lambda: NO_XATTRS)
+    size: int = 0  # a regular file's size, holes included
+    stored: int = 0  # bytes of it that are data (less than size if sparse)
+    segments: int = 1  # data segments of a sparse file (extents it needs)
     content: Path | None = None  # staged data of a regular file
     target: str = ""  # symlink target, kept verbatim
     major: int = 0
@@ -41,7 +48,7 @@ class Inode:
     children: dict[str, Child] | None = None  # directories only
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Child:
     inode: Inode
     layer: int  # index of the layer that last wrote this path (whiteouts hide lower layers only)
@@ -58,6 +65,10 @@ def new_dir(mode: int = 0o755, uid: int = 0, gid: int = 0, mtime: int = 0) -> In
 class ImageTree:
     def __init__(self) -> None:
         self.root = new_dir()
+        # Parents no entry named but a path implied: one entry 256 levels deep creates
+        # 255 of them, so replay counts them against its entry and metadata limits.
+        self.implied_dirs = 0
+        self.implied_name_bytes = 0
 
     def parent_dir(self, parts: list[str], layer: int) -> Inode:
         """Walk to the directory holding parts[-1], creating missing parents as plain dirs."""
@@ -69,6 +80,8 @@ class ImageTree:
                 child = Child(new_dir(), layer)
                 child.inode.links = 1
                 node.children[name] = child
+                self.implied_dirs += 1
+                self.implied_name_bytes += len(name)
             elif child.inode.kind is Kind.SYMLINK:
                 raise ImageTreeError(f"parent {'/'.join(parts[: depth + 1])} is a symlink")
             elif child.inode.kind is not Kind.DIR:
@@ -130,23 +143,40 @@ class ImageTree:
             self.make_opaque_inode(target, layer)
 
     def make_opaque_inode(self, directory: Inode, layer: int) -> None:
-        assert directory.children is not None
-        for name, child in list(directory.children.items()):
-            if child.layer < layer:
-                del directory.children[name]
-                release(child.inode)
-            elif child.inode.kind is Kind.DIR:
-                self.make_opaque_inode(child.inode, layer)
+        # Iterative: a layer may nest directories thousands deep.
+        pending = [directory]
+        while pending:
+            node = pending.pop()
+            assert node.children is not None
+            for name, child in list(node.children.items()):
+                if child.layer < layer:
+                    del node.children[name]
+                    release(child.inode)
+                elif child.inode.kind is Kind.DIR:
+                    pending.append(child.inode)
 
     def walk(self) -> Iterator[tuple[str, Inode]]:
-        """Every path ("" is the root) with its inode, parents before children."""
-        stack: list[tuple[str, Inode]] = [("", self.root)]
-        while stack:
-            path, inode = stack.pop()
+        """Every path ("" is the root) with its inode, parents before children, sorted.
+
+        Iterative, and holding one path per level (not one per pending entry): memory
+        grows with depth, not with the width of a directory.
+        """
+        yield "", self.root
+        levels: list[tuple[str, Inode, Iterator[str]]] = [
+            ("", self.root, iter(sorted(self.root.children or {})))
+        ]
+        while levels:
+            prefix, directory, names = levels[-1]
+            name = next(names, None)
+            if name is None:
+                levels.pop()
+                continue
+            assert directory.children is not None
+            inode = directory.children[name].inode
+            path = f"{prefix}/{name}" if prefix else name
             yield path, inode
             if inode.children:
-                for name in sorted(inode.children, reverse=True):
-                    stack.append((f"{path}/{name}" if path else name, inode.children[name].inode))
+                levels.append((path, inode, iter(sorted(inode.children))))
 
 
 def _copy_meta(source: Inode, dest: Inode) -> None:
@@ -156,14 +186,16 @@ def _copy_meta(source: Inode, dest: Inode) -> None:
 
 def release(inode: Inode) -> None:
     """Drop one path's reference; free staged content (and whole subtrees) no path names."""
-    inode.links -= 1
-    if inode.links > 0:
-        return
-    if inode.content is not None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(inode.content)
-        inode.content = None
-    if inode.children:
-        for child in inode.children.values():
-            release(child.inode)
-        inode.children.clear()
+    pending = [inode]  # iterative: a whited-out tree may be thousands of levels deep
+    while pending:
+        node = pending.pop()
+        node.links -= 1
+        if node.links > 0:
+            continue
+        if node.content is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(node.content)
+            node.content = None
+        if node.children:
+            pending.extend(child.inode for child in node.children.values())
+            node.children.clear()
