@@ -39,7 +39,7 @@ class KvmVerdict:
     present: bool
     usable: bool | None  # None: not verified yet (no kernel, no QEMU, no daemon)
     detail: str
-    evidence: str | None = None  # the marker line seen, or the console's last line
+    evidence: str | None = None  # the marker line seen, or the last line QEMU printed
 
     @classmethod
     def unverified(cls, why: str, present: bool | None = None) -> KvmVerdict:
@@ -153,5 +153,5 @@ def _boot(argv: list[str], marker: str, accel: str, deadline: float) -> KvmVerdi
     why = why or "QEMU exited before the kernel reached userspace"
     if PVM_MODULE.exists() and accel == "kvm":
         why += " (host KVM is PVM: kvm_pvm runs only PVM-built guests)"
-    evidence = f"console's last line: {lines[-1]!r}" if lines else "no console output"
+    evidence = f"last output line: {lines[-1]!r}" if lines else "no output at all"
     return KvmVerdict(True, False, f"under {name}, {why}", evidence)

@@ -42,7 +42,7 @@ def test_a_guest_that_does_not_reach_userspace_in_time_is_not_usable(
     # A real boot cut off before /init runs: from outside, exactly a silent hang.
     verdict = probe_kvm(QEMU, kernel, workdir=tmp_path, accel="tcg", deadline=0.3)
     assert verdict.usable is False and "did not reach userspace within 0.3 s" in verdict.detail
-    assert verdict.evidence is not None and "last line" in verdict.evidence
+    assert verdict.evidence is not None and "last output line" in verdict.evidence
 
 
 def test_a_qemu_that_exits_at_once_is_not_usable_and_says_its_last_words(
