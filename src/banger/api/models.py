@@ -5,11 +5,37 @@ Field names are stable: they are also the CLI's `--json` output (docs/api.md).
 
 from __future__ import annotations
 
+import pwd
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
+
+
+def user_label(uid: int) -> str:
+    """A uid as people read it: the user's name on this host, or the number if it has none."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+class Owned(BaseModel):
+    """An object some user created: only they (and root or an admin) may act on it.
+
+    Each model declares `owner_uid` where it reads best: the SO_PEERCRED uid of the request
+    that created it (0 for in-process requests and for records older than owners). `owner`
+    is derived, never stored, so a renamed user shows under their current name.
+    """
+
+    if TYPE_CHECKING:
+        owner_uid: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def owner(self) -> str:
+        return user_label(self.owner_uid)
 
 
 class OperationState(StrEnum):
@@ -55,9 +81,10 @@ class Progress(BaseModel):
     message: str = ""
 
 
-class Operation(BaseModel):
+class Operation(Owned):
     id: str
     kind: str
+    owner_uid: int = 0
     target: str | None = None
     state: OperationState
     stage: str | None = None
@@ -105,9 +132,12 @@ class DoctorReport(BaseModel):
     ok: bool
 
 
-class Kernel(BaseModel):
+class Kernel(Owned):
     id: str
     name: str
+    owner_uid: int = 0
+    # Shared: every member may list, show and boot it; only its owner or an admin may change it.
+    shared: bool = False
     version: str
     arch: str
     source: str | None = None
@@ -125,9 +155,13 @@ class ImageSource(BaseModel):
     platform: str | None = None
 
 
-class Image(BaseModel):
+class Image(Owned):
     id: str
     name: str
+    owner_uid: int = 0
+    # Shared: every member may list, show, boot and build from it; only its owner or an
+    # admin may change, share or delete it.
+    shared: bool = False
     managed: bool
     kernel: str | None = None
     files: dict[str, str] = Field(default_factory=dict)
@@ -138,9 +172,10 @@ class Image(BaseModel):
     created_at: datetime
 
 
-class VM(BaseModel):
+class VM(Owned):
     id: str
     name: str
+    owner_uid: int = 0
     state: VMState
     backend: str
     image: str

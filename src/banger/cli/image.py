@@ -1,4 +1,4 @@
-"""`banger image register|promote|bootstrap|pull|build|list|show|delete`."""
+"""`banger image register|promote|bootstrap|pull|build|list|show|share|unshare|delete`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def _summary(i: Image) -> dict[str, object]:
     size = f"{i.size_bytes / 2**20:.0f} MiB" if i.size_bytes else None
     return {
         "name": i.name,
+        "owner": i.owner,
+        "shared": "yes" if i.shared else "no",
         "managed": "yes" if i.managed else "no",
         "kernel": i.kernel,
         "source": i.source.ref or i.source.kind,
@@ -105,7 +107,7 @@ def list_(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
     else:
         print_table(
             [_summary(i) for i in images],
-            ["name", "managed", "kernel", "source", "size", "created"],
+            ["name", "owner", "shared", "managed", "kernel", "source", "size", "created"],
             empty="no images (build one: banger image bootstrap debian --name debian-12)",
         )
 
@@ -127,6 +129,20 @@ def show(ctx: typer.Context, name: str, json: bool = JSON_OPTION) -> None:
             "provenance": image.provenance or None,
         }
     )
+
+
+@app.command()
+def share(ctx: typer.Context, name: str, json: bool = JSON_OPTION) -> None:
+    """Let every banger user list, show, boot and build from your image (not change it)."""
+    image = Image.model_validate(state(ctx).client.post(f"/images/{name}/share"))
+    print_json(image) if wants_json(ctx, json) else typer.echo(f"image {image.name} shared")
+
+
+@app.command()
+def unshare(ctx: typer.Context, name: str, json: bool = JSON_OPTION) -> None:
+    """Make an image yours alone again (VMs others made from it keep working)."""
+    image = Image.model_validate(state(ctx).client.post(f"/images/{name}/unshare"))
+    print_json(image) if wants_json(ctx, json) else typer.echo(f"image {image.name} unshared")
 
 
 @app.command()

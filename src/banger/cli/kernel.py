@@ -1,4 +1,4 @@
-"""`banger kernel import|fetch|list|show|delete`."""
+"""`banger kernel import|fetch|list|show|share|unshare|delete`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ app = typer.Typer(help="Guest kernels: import a distro kernel or file, or fetch 
 def _summary(k: Kernel) -> dict[str, object]:
     return {
         "name": k.name,
+        "owner": k.owner,
+        "shared": "yes" if k.shared else "no",
         "version": k.version,
         "arch": k.arch,
         "initrd": "generated" if k.initrd_generated else ("yes" if "initrd" in k.files else "no"),
@@ -75,7 +77,7 @@ def list_(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
     else:
         print_table(
             [_summary(k) for k in kernels],
-            ["name", "version", "arch", "initrd", "created"],
+            ["name", "owner", "shared", "version", "arch", "initrd", "created"],
             empty="no kernels (get one: banger kernel fetch debian)",
         )
 
@@ -96,6 +98,20 @@ def show(ctx: typer.Context, name: str, json: bool = JSON_OPTION) -> None:
                 "features": kernel.features,
             }
         )
+
+
+@app.command()
+def share(ctx: typer.Context, name: str, json: bool = JSON_OPTION) -> None:
+    """Let every banger user list, show and boot your kernel (--kernel-ref; not change it)."""
+    kernel = Kernel.model_validate(state(ctx).client.post(f"/kernels/{name}/share"))
+    print_json(kernel) if wants_json(ctx, json) else typer.echo(f"kernel {kernel.name} shared")
+
+
+@app.command()
+def unshare(ctx: typer.Context, name: str, json: bool = JSON_OPTION) -> None:
+    """Make a kernel yours alone again (images others made with it keep booting)."""
+    kernel = Kernel.model_validate(state(ctx).client.post(f"/kernels/{name}/unshare"))
+    print_json(kernel) if wants_json(ctx, json) else typer.echo(f"kernel {kernel.name} unshared")
 
 
 @app.command()

@@ -18,6 +18,7 @@ def _row(op: Operation) -> dict[str, object]:
     return {
         "id": op.id,
         "kind": op.kind,
+        "owner": op.owner,
         "target": op.target,
         "state": op.state,
         "stage": op.stage,
@@ -33,7 +34,7 @@ def list_(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
     if wants_json(ctx, json):
         print_json(ops)
         return
-    cols = ["id", "kind", "target", "state", "stage", "progress", "created"]
+    cols = ["id", "kind", "owner", "target", "state", "stage", "progress", "created"]
     print_table([_row(o) for o in ops], cols, empty="no operations")
 
 

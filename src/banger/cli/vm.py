@@ -26,6 +26,7 @@ def _get(ctx: typer.Context, name: str) -> VM:
 def _row(vm: VM) -> dict[str, object]:
     return {
         "name": vm.name,
+        "owner": vm.owner,
         "state": vm.state,
         "backend": vm.backend,
         "image": vm.image,
@@ -142,7 +143,7 @@ def list_(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
     else:
         print_table(
             [_row(v) for v in vms],
-            ["name", "state", "backend", "image", "ip", "cpus", "memory"],
+            ["name", "owner", "state", "backend", "image", "ip", "cpus", "memory"],
             empty="no VMs (create one: banger vm create --wait)",
         )
 

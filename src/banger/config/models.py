@@ -62,6 +62,9 @@ class DaemonConfig(_Strict):
     state_dir: Path = DEFAULT_STATE_DIR
     socket_path: Path = DEFAULT_SOCKET
     socket_group: str = Field(default="banger", pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    # Members of this group act on every user's VMs, images, kernels and operations, as root
+    # does; everyone else in socket_group only on their own (and use shared images/kernels).
+    admin_group: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
     firecracker_bin: Path | None = None
     qemu_bin: str = "qemu-system-x86_64"
     default_backend: Literal["auto", "qemu", "firecracker"] = "auto"

@@ -8,6 +8,7 @@ image they own. The check follows the path as the kernel would for the caller: s
 from __future__ import annotations
 
 import os
+import pwd
 import stat
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from fastapi import Request
 
 from banger.daemon.peer import PEER_SCOPE_KEY, Peer
 from banger.errors import InvalidArgument, PermissionDenied
+from banger.kernels import Caller
 
 
 def _allowed(st: os.stat_result, peer: Peer, bit: int) -> bool:
@@ -26,14 +28,37 @@ def _allowed(st: os.stat_result, peer: Peer, bit: int) -> bool:
     return bool(st.st_mode & bit)
 
 
+def require_absolute(raw: str | None, what: str) -> None:
+    if raw is not None and not Path(raw).is_absolute():
+        raise InvalidArgument(f"{what} {raw} is not an absolute path", hint="pass a full path")
+
+
+def request_caller(request: Request) -> Caller:
+    """Whom to read the request's host paths as (kernels/caller.py): the SO_PEERCRED peer,
+    or the daemon's own user for a request that came without one."""
+    peer: Peer | None = request.scope.get(PEER_SCOPE_KEY)
+    if peer is None:
+        return Caller(os.geteuid(), os.getegid())
+    try:
+        primary = pwd.getpwuid(peer.uid).pw_gid
+    except KeyError:
+        primary = min(peer.gids)
+    # setpriv wants one gid; which of the peer's is primary does not change what it may read.
+    gid = primary if primary in peer.gids else min(peer.gids)
+    return Caller(peer.uid, gid, tuple(sorted(peer.gids)))
+
+
 def require_readable(request: Request, raw: str | None, what: str) -> None:
-    """Refuse `raw` unless the requesting user could read it (root may read anything)."""
+    """Refuse `raw` unless the requesting user could read it (root may read anything).
+
+    Advisory only: a check by root, then a read by root, loses to a swapped symlink. Kernel
+    imports therefore read as the caller instead (require_absolute + request_caller).
+    """
     if raw is None:
         return
     peer: Peer | None = request.scope.get(PEER_SCOPE_KEY)
     path = Path(raw)
-    if not path.is_absolute():
-        raise InvalidArgument(f"{what} {raw} is not an absolute path", hint="pass a full path")
+    require_absolute(raw, what)
     if peer is None or peer.uid == 0:
         return
     try:

@@ -26,6 +26,7 @@ from banger.daemon import build_ssh
 from banger.daemon.boot_set import BootSet, boot_set, probe_kernel
 from banger.daemon.build_vm import BuilderPlan, run_builder
 from banger.daemon.images import ROOTFS, ImageService
+from banger.daemon.owners import Actor
 from banger.daemon.vm_boot import Booter
 from banger.daemon.vm_disks import choose_strategy
 from banger.daemon.vm_host import HostPolicy
@@ -143,11 +144,14 @@ class BuildService:
         self.clone_strategy = clone_strategy
         self.default_cpus, self.default_memory = defaults
 
-    def start_build(self, req: ImageBuild) -> Operation:
+    def start_build(self, req: ImageBuild, actor: Actor) -> Operation:
         """Check everything that can be checked up front, then run `_build` as an operation."""
-        base = self.images.get(req.from_image)
-        self.images.ensure_free(req.name)
-        kernel = self.images.resolve_kernel(req.kernel_ref or base.kernel)
+        base = self.images.find(req.from_image, actor)
+        self.images.ensure_free(req.name, actor)
+        # Without --kernel-ref the base boots with its own kernel, as a VM of it would.
+        kernel = self.images.kernel_of(base) if req.kernel_ref is None else None
+        if kernel is None:
+            kernel = self.images.resolve_kernel(req.kernel_ref, actor)
         steps = disk_steps(req.steps)
         kvm_kernel = probe_kernel(base, kernel)
         backend = self.host.backend(None, kvm_kernel)
@@ -167,7 +171,10 @@ class BuildService:
         return self.images.ops.start(
             "image.build",
             req.name,
-            lambda r: self.images.create_managed("image.build", req.name, kernel, r, build),
+            lambda r: self.images.create_managed(
+                "image.build", req.name, kernel, r, build, actor.uid
+            ),
+            owner_uid=actor.uid,
         )
 
     def _build(

@@ -1,4 +1,5 @@
-"""Image service: register, promote, bootstrap (and pull, see pull.py); list, show, delete."""
+"""Image service: register, promote, bootstrap (and pull, see pull.py); list, show, share,
+delete. Requests name images and kernels through `Scoped` lookups (owner checks)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import Any
 
 from banger.api.models import Image, ImageSource, Kernel, Operation
 from banger.api.requests import ImageBootstrap, ImageRegister
+from banger.daemon.owners import Access, Actor
+from banger.daemon.scoped import Scoped, in_use
 from banger.disks import debugfs
-from banger.errors import Conflict, InvalidArgument, NotFound
+from banger.errors import Conflict, InvalidArgument
 from banger.guest import GuestFile, init_script
 from banger.guest.render import BUSYBOX_PATH, HOST_BUSYBOX, INIT_PATH
 from banger.images import bootset
@@ -55,27 +58,37 @@ class ImageService:
         )
         self.free_bytes = free_space_mib * 2**20
         self.debian_mirror = debian_mirror
+        self.scope = Scoped(images, "image")
+        self.kernel_scope = Scoped(kernels, "kernel")
 
     def get(self, key: str) -> Image:
+        """Whoever owns it: for the daemon's own work (requests go through `find`)."""
         image = self.images.get(key)
         if image is None:
-            raise NotFound(f"no image named '{key}'", hint="list them: banger image list")
+            raise self.scope.not_found(key)
         return image
 
-    def ensure_free(self, name: str) -> None:
-        if self.images.get(name) is not None:
-            raise Conflict(
-                f"an image named '{name}' already exists",
-                hint=f"pick another --name or delete it: banger image delete {name}",
-            )
+    def find(
+        self, key: str, actor: Actor, access: Access = Access.USE, verb: str = "change"
+    ) -> Image:
+        return self.scope.find(key, actor, access, verb)
 
-    def resolve_kernel(self, ref: str | None) -> Kernel:
+    def list(self, actor: Actor) -> list[Image]:
+        return self.scope.visible(actor)
+
+    def ensure_free(self, name: str, actor: Actor) -> None:
+        self.scope.ensure_free(name, actor)
+
+    def kernel_of(self, image: Image) -> Kernel | None:
+        """The managed kernel `image` boots with, whoever owns it: whoever may use an image
+        may boot its kernel (a shared image needs no shared kernel)."""
+        return self.kernels.get(image.kernel) if image.kernel else None
+
+    def resolve_kernel(self, ref: str | None, actor: Actor) -> Kernel:
+        """The kernel `ref` names, or the only one `actor` may use when there is no ref."""
         if ref is not None:
-            kernel = self.kernels.get(ref)
-            if kernel is None:
-                raise NotFound(f"no kernel named '{ref}'", hint="list them: banger kernel list")
-            return kernel
-        kernels = self.kernels.list()
+            return self.kernel_scope.find(ref, actor)
+        kernels = self.kernel_scope.visible(actor)
         if len(kernels) == 1:
             return kernels[0]
         raise InvalidArgument(
@@ -84,8 +97,8 @@ class ImageService:
             hint="fetch one (banger kernel fetch debian) or pass --kernel-ref NAME",
         )
 
-    def register(self, req: ImageRegister) -> Image:
-        self.ensure_free(req.name)
+    def register(self, req: ImageRegister, actor: Actor) -> Image:
+        self.ensure_free(req.name, actor)
         if (req.kernel_ref is None) == (req.kernel is None):
             raise InvalidArgument(
                 "give exactly one of --kernel-ref and --kernel",
@@ -100,7 +113,7 @@ class ImageService:
             bootset.validate_rootfs(Path(req.work_seed))
             files["work_seed"] = req.work_seed
         if req.kernel_ref is not None:
-            kernel = self.resolve_kernel(req.kernel_ref)
+            kernel = self.resolve_kernel(req.kernel_ref, actor)
             kernel_id, kernel_name = kernel.id, kernel.name
             if req.initrd or req.modules:
                 raise InvalidArgument(
@@ -125,6 +138,7 @@ class ImageService:
         image = Image(
             id=secrets.token_hex(8),
             name=req.name,
+            owner_uid=actor.uid,
             managed=False,
             kernel=kernel_name,
             files=files,
@@ -135,8 +149,8 @@ class ImageService:
         self.images.insert(image, keys={"kernel_id": kernel_id})
         return image
 
-    def start_promote(self, key: str) -> Operation:
-        image = self.get(key)
+    def start_promote(self, key: str, actor: Actor) -> Operation:
+        image = self.find(key, actor, Access.MANAGE, "promote")
         if image.managed:
             raise Conflict(f"image '{image.name}' is already managed", hint="nothing to do")
 
@@ -162,7 +176,7 @@ class ImageService:
                 raise
             return promoted.model_dump(mode="json")
 
-        return self.ops.start("image.promote", image.name, work)
+        return self.ops.start("image.promote", image.name, work, owner_uid=actor.uid)
 
     def create_managed(
         self,
@@ -171,6 +185,7 @@ class ImageService:
         kernel: Kernel,
         reporter: OperationReporter,
         build: Callable[[Path, OperationReporter], tuple[ImageSource, dict[str, Any]]],
+        owner_uid: int,
     ) -> dict[str, Any]:
         """Build an image into a staging dir, then move it into place and record it."""
         image_id = secrets.token_hex(8)
@@ -186,6 +201,7 @@ class ImageService:
             image = Image(
                 id=image_id,
                 name=name,
+                owner_uid=owner_uid,
                 managed=True,
                 kernel=kernel.name,
                 files={"rootfs": str(dest / ROOTFS)},
@@ -202,9 +218,9 @@ class ImageService:
         reporter.log(f"image {name} ready ({image.size_bytes} bytes)")
         return image.model_dump(mode="json")
 
-    def start_bootstrap(self, req: ImageBootstrap) -> Operation:
-        self.ensure_free(req.name)
-        kernel = self.resolve_kernel(req.kernel_ref)
+    def start_bootstrap(self, req: ImageBootstrap, actor: Actor) -> Operation:
+        self.ensure_free(req.name, actor)
+        kernel = self.resolve_kernel(req.kernel_ref, actor)
         free = req.free_mib * 2**20 if req.free_mib else self.free_bytes
 
         def build(staging: Path, reporter: OperationReporter) -> tuple[ImageSource, dict[str, Any]]:
@@ -230,16 +246,22 @@ class ImageService:
         return self.ops.start(
             "image.bootstrap",
             req.name,
-            lambda r: self.create_managed("image.bootstrap", req.name, kernel, r, build),
+            lambda r: self.create_managed("image.bootstrap", req.name, kernel, r, build, actor.uid),
+            owner_uid=actor.uid,
         )
 
-    def delete(self, key: str) -> Image:
-        image = self.get(key)
-        users = self.vms.names_using_image(image.id)
+    def set_shared(self, key: str, actor: Actor, shared: bool) -> Image:
+        """Share an image with every member (they may boot and build from it), or stop."""
+        image = self.find(key, actor, Access.MANAGE, "share" if shared else "unshare")
+        self.images.set_shared(image.id, shared)
+        return image.model_copy(update={"shared": shared})
+
+    def delete(self, key: str, actor: Actor) -> Image:
+        image = self.find(key, actor, Access.MANAGE, "delete")
+        users = self.vms.using_image(image.id)
         if users:
-            raise Conflict(
-                f"image '{image.name}' is used by VM(s): {', '.join(users)}",
-                hint="delete those VMs first",
+            raise in_use(
+                f"image '{image.name}'", "VM(s)", users, actor, hint="delete those VMs first"
             )
         self.images.delete(image.id)
         if image.managed:

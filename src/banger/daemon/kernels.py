@@ -1,17 +1,27 @@
-"""Kernel service: import and fetch as tracked operations; list, show, delete."""
+"""Kernel service: import and fetch as tracked operations; list, show, share, delete."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 import shutil
-import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from banger.api.models import Kernel, Operation
 from banger.api.requests import KernelFetch, KernelImport
-from banger.errors import Conflict, NotFound
-from banger.kernels import KernelInfo, download_debian_kernel, import_kernel
+from banger.daemon.owners import Access, Actor
+from banger.daemon.scoped import Scoped, in_use
+from banger.kernels import (
+    Caller,
+    CallerInputs,
+    KernelInfo,
+    copy_as_caller,
+    download_debian_kernel,
+    import_kernel,
+)
 from banger.kernels import model as kfiles
 from banger.ops.manager import OperationManager, OperationReporter
 from banger.store import ImageStore, KernelStore, StateLayout
@@ -35,38 +45,52 @@ class KernelService:
         self, layout: StateLayout, kernels: KernelStore, images: ImageStore, ops: OperationManager
     ) -> None:
         self.layout, self.kernels, self.images, self.ops = layout, kernels, images, ops
+        self.scope = Scoped(kernels, "kernel")
 
-    def get(self, key: str) -> Kernel:
-        kernel = self.kernels.get(key)
-        if kernel is None:
-            raise NotFound(f"no kernel named '{key}'", hint="list them: banger kernel list")
-        return kernel
+    def find(
+        self, key: str, actor: Actor, access: Access = Access.USE, verb: str = "change"
+    ) -> Kernel:
+        """The kernel `key` names as `actor` may see it (daemon/scoped.py: owner checks)."""
+        return self.scope.find(key, actor, access, verb)
 
-    def _ensure_free(self, name: str) -> None:
-        if self.kernels.get(name) is not None:
-            raise Conflict(
-                f"a kernel named '{name}' already exists",
-                hint=f"pick another --name or delete it: banger kernel delete {name}",
-            )
+    def list(self, actor: Actor) -> list[Kernel]:
+        return self.scope.visible(actor)
+
+    def set_shared(self, key: str, actor: Actor, shared: bool) -> Kernel:
+        """Let every member boot and build with this kernel (list, show, --kernel-ref), or stop."""
+        kernel = self.find(key, actor, Access.MANAGE, "share" if shared else "unshare")
+        self.kernels.set_shared(kernel.id, shared)
+        return kernel.model_copy(update={"shared": shared})
+
+    def _ensure_free(self, name: str, actor: Actor) -> None:
+        self.scope.ensure_free(name, actor)
 
     def _import(
         self,
-        source: Path,
+        kernel_id: str,
+        staging: Path,
+        inputs: CallerInputs,
         name: str,
-        modules: Path | None,
-        initrd: Path | None,
         origin: str,
         reporter: OperationReporter,
+        owner_uid: int,
     ) -> dict[str, object]:
-        kernel_id = secrets.token_hex(8)
         dest = self.layout.kernel_dir(kernel_id)
         info = import_kernel(
-            source, dest, name=name, modules_dir=modules, initrd=initrd, reporter=reporter
+            inputs.source,
+            dest,
+            name=name,
+            modules_dir=inputs.modules_dir,
+            initrd=inputs.initrd,
+            reporter=reporter,
+            work_dir=staging / "build",
+            label=origin,
         )
         try:
             kernel = Kernel(
                 id=kernel_id,
                 name=name,
+                owner_uid=owner_uid,
                 version=info.version,
                 arch=info.arch,
                 source=origin,
@@ -83,36 +107,65 @@ class KernelService:
         reporter.log(f"kernel {name}: {info.version} ({info.arch})")
         return kernel.model_dump(mode="json")
 
-    def start_import(self, request: KernelImport) -> Operation:
-        self._ensure_free(request.name)
+    @contextlib.contextmanager
+    def _staging(self) -> Iterator[tuple[str, Path]]:
+        """(kernel id, its private 0700 staging dir under tmp/), removed when done."""
+        kernel_id = secrets.token_hex(8)
+        staging = self.layout.kernel_staging(kernel_id)
+        staging.mkdir(mode=0o700)
+        os.chmod(staging, 0o700)
+        try:
+            yield kernel_id, staging
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def start_import(self, request: KernelImport, caller: Caller, actor: Actor) -> Operation:
+        """Import host paths as `caller` would read them (never with the daemon's rights)."""
+        self._ensure_free(request.name, actor)
         source = Path(request.source)
-        if not source.exists():
-            raise NotFound(f"kernel source {source} does not exist", hint="check the path")
         modules = Path(request.modules_dir) if request.modules_dir else None
         initrd = Path(request.initrd) if request.initrd else None
-        return self.ops.start(
-            "kernel.import",
-            request.name,
-            lambda r: self._import(source, request.name, modules, initrd, str(source), r),
-        )
-
-    def start_fetch(self, request: KernelFetch) -> Operation:
-        name = request.name or request.distro
-        self._ensure_free(name)
 
         def work(reporter: OperationReporter) -> dict[str, object]:
-            with tempfile.TemporaryDirectory(dir=self.layout.tmp) as scratch:
-                deb = download_debian_kernel(Path(scratch), reporter)
-                return self._import(deb, name, None, None, f"debian:{deb.name}", reporter)
+            with self._staging() as (kernel_id, staging):
+                reporter.stage(f"read inputs as uid {caller.uid}")
+                inputs = copy_as_caller(
+                    caller,
+                    source=source,
+                    modules_dir=modules,
+                    initrd=initrd,
+                    into=staging / "caller",
+                    reporter=reporter,
+                )
+                origin = str(source)
+                return self._import(
+                    kernel_id, staging, inputs, request.name, origin, reporter, actor.uid
+                )
 
-        return self.ops.start("kernel.fetch", name, work)
+        return self.ops.start("kernel.import", request.name, work, owner_uid=actor.uid)
 
-    def delete(self, key: str) -> Kernel:
-        kernel = self.get(key)
-        users = self.images.names_using_kernel(kernel.id)
+    def start_fetch(self, request: KernelFetch, actor: Actor) -> Operation:
+        name = request.name or request.distro
+        self._ensure_free(name, actor)
+
+        def work(reporter: OperationReporter) -> dict[str, object]:
+            with self._staging() as (kernel_id, staging):
+                deb = download_debian_kernel(staging / "download", reporter)
+                inputs = CallerInputs(deb, None, None)  # the daemon's own download
+                origin = f"debian:{deb.name}"
+                return self._import(kernel_id, staging, inputs, name, origin, reporter, actor.uid)
+
+        return self.ops.start("kernel.fetch", name, work, owner_uid=actor.uid)
+
+    def delete(self, key: str, actor: Actor) -> Kernel:
+        kernel = self.find(key, actor, Access.MANAGE, "delete")
+        users = self.images.using_kernel(kernel.id)
         if users:
-            raise Conflict(
-                f"kernel '{kernel.name}' is used by image(s): {', '.join(users)}",
+            raise in_use(
+                f"kernel '{kernel.name}'",
+                "image(s)",
+                users,
+                actor,
                 hint="delete those images first, or register them with another kernel",
             )
         self.kernels.delete(kernel.id)

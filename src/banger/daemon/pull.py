@@ -10,6 +10,7 @@ from typing import Any
 from banger.api.models import ImageSource, Operation
 from banger.api.requests import ImagePull
 from banger.daemon.images import ROOTFS, ImageService
+from banger.daemon.owners import Actor
 from banger.oci import BlobEntry, ReplayLimits, cache_list, cache_prune, parse_reference, pull_image
 from banger.ops.manager import OperationReporter
 
@@ -33,11 +34,11 @@ class PullService:
             limits,
         )
 
-    def start_pull(self, req: ImagePull) -> Operation:
+    def start_pull(self, req: ImagePull, actor: Actor) -> Operation:
         ref = parse_reference(req.ref)
         name = req.name or default_name(ref.repository, ref.tag)
-        self.images.ensure_free(name)
-        kernel = self.images.resolve_kernel(req.kernel_ref)
+        self.images.ensure_free(name, actor)
+        kernel = self.images.resolve_kernel(req.kernel_ref, actor)
         insecure = [*self.insecure, ref.registry] if req.insecure else list(self.insecure)
         docker_config = Path(req.docker_config) if req.docker_config else None
 
@@ -88,7 +89,8 @@ class PullService:
         return self.images.ops.start(
             "image.pull",
             name,
-            lambda r: self.images.create_managed("image.pull", name, kernel, r, build),
+            lambda r: self.images.create_managed("image.pull", name, kernel, r, build, actor.uid),
+            owner_uid=actor.uid,
         )
 
     def cache_entries(self) -> list[BlobEntry]:

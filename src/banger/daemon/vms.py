@@ -17,10 +17,12 @@ from banger.api.models import VM, Image, Operation, VMState
 from banger.api.requests import VMCreate
 from banger.daemon.boot_set import boot_set, probe_kernel
 from banger.daemon.images import ImageService
+from banger.daemon.owners import Access, Actor
+from banger.daemon.scoped import Scoped
 from banger.daemon.vm_boot import Booter
 from banger.daemon.vm_disks import choose_strategy, provision_disks, remove_vm_dir
 from banger.daemon.vm_host import HostPolicy
-from banger.errors import BootFailed, Conflict, FailedPrecondition, InvalidArgument, NotFound
+from banger.errors import BootFailed, Conflict, FailedPrecondition, InvalidArgument
 from banger.guest import generate_host_keypair
 from banger.guest.ready import wait_for_ssh
 from banger.names import validate_name
@@ -61,13 +63,23 @@ class VMService:
         self.default_cpus, self.default_memory = defaults
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self.scope = Scoped(vms, "vm")
 
     # -- lookups -------------------------------------------------------------------
     def get(self, key: str) -> VM:
+        """Whoever owns it: for the daemon's own work (requests go through `find`)."""
         vm = self.vms.get(key)
         if vm is None:
-            raise NotFound(f"no VM named '{key}'", hint="list them: banger vm list")
+            raise self.scope.not_found(key)
         return vm
+
+    def find(self, key: str, actor: Actor) -> VM:
+        """The VM `key` names if it is `actor`'s (VMs are never shared: anyone else's is
+        reported as not found, whatever they want to do with it)."""
+        return self.scope.find(key, actor, Access.MANAGE)
+
+    def list(self, actor: Actor) -> list[VM]:
+        return self.scope.visible(actor)
 
     def lock(self, vm_id: str) -> threading.Lock:
         with self._locks_guard:
@@ -95,13 +107,13 @@ class VMService:
         return None
 
     # -- create ----------------------------------------------------------------------
-    def start_create(self, req: VMCreate) -> Operation:
+    def start_create(self, req: VMCreate, actor: Actor) -> Operation:
         if not req.image:
             raise InvalidArgument(
                 "no image given and no default_image_name configured",
                 hint="pass --image NAME, or set default_image_name in ~/.config/banger/config.toml",
             )
-        image = self.images.get(req.image)
+        image = self.images.find(req.image, actor)
         if req.wait and image.provenance.get("has_sshd") is False:
             raise FailedPrecondition(
                 f"image '{image.name}' has no SSH server, so --wait would never return",
@@ -109,14 +121,14 @@ class VMService:
                 f"{image.name}-ssh --run 'apt-get update && apt-get install -y openssh-server'",
             )
         name = validate_name("VM", req.name) if req.name else f"vm-{secrets.token_hex(3)}"
-        if self.vms.get(name) is not None:
-            raise Conflict(f"a VM named '{name}' already exists", hint="choose another --name")
+        self.scope.ensure_free(name, actor)
         kernel = self.kernels.get(image.kernel) if image.kernel else None
         backend = self.host.backend(req.backend, probe_kernel(image, kernel))
         vm_id = secrets.token_hex(8)
         vm = VM(
             id=vm_id,
             name=name,
+            owner_uid=actor.uid,
             state=VMState.CREATED,
             backend=backend.name,
             image=image.name,
@@ -129,7 +141,8 @@ class VMService:
         )
         with self.vms.db.transaction() as conn:
             self.vms.insert(vm, keys={"image_id": image.id}, conn=conn)
-        return self.ops.start("vm.create", name, functools.partial(self._create, vm, image, req))
+        create = functools.partial(self._create, vm, image, req)
+        return self.ops.start("vm.create", name, create, owner_uid=actor.uid)
 
     def _create(
         self, vm: VM, image: Image, req: VMCreate, reporter: OperationReporter
@@ -222,45 +235,45 @@ class VMService:
         return self._record_stopped(vm, reason)
 
     def _verb(
-        self, kind: str, key: str, action: Callable[[VM, OperationReporter], VM]
+        self, kind: str, key: str, actor: Actor, action: Callable[[VM, OperationReporter], VM]
     ) -> Operation:
         """Run `action` on the VM's current record as a tracked operation, under its lock."""
-        vm = self.get(key)
+        vm = self.find(key, actor)
 
         def work(reporter: OperationReporter) -> dict[str, Any]:
             with self.lock(vm.id):
                 return action(self.get(vm.id), reporter).model_dump(mode="json")
 
-        return self.ops.start(kind, vm.name, work)
+        return self.ops.start(kind, vm.name, work, owner_uid=actor.uid)
 
-    def start_start(self, key: str, wait: bool) -> Operation:
+    def start_start(self, key: str, wait: bool, actor: Actor) -> Operation:
         def start(current: VM, reporter: OperationReporter) -> VM:
             if current.state is VMState.RUNNING:
                 raise Conflict(f"VM '{current.name}' is already running", hint="nothing to do")
             return self._boot(current, reporter, wait=wait)
 
-        return self._verb("vm.start", key, start)
+        return self._verb("vm.start", key, actor, start)
 
-    def start_stop(self, key: str, force: bool) -> Operation:
+    def start_stop(self, key: str, force: bool, actor: Actor) -> Operation:
         def stop(current: VM, reporter: OperationReporter) -> VM:
             if current.state is VMState.STOPPED:
                 return current
             reporter.stage("kill" if force else "shut down")
             return self._halt(current, force=force)
 
-        return self._verb("vm.stop", key, stop)
+        return self._verb("vm.stop", key, actor, stop)
 
-    def start_restart(self, key: str, wait: bool) -> Operation:
+    def start_restart(self, key: str, wait: bool, actor: Actor) -> Operation:
         def restart(current: VM, reporter: OperationReporter) -> VM:
             if current.state is not VMState.STOPPED:
                 reporter.stage("shut down")
                 current = self._halt(current, force=False)
             return self._boot(current, reporter, wait=wait)
 
-        return self._verb("vm.restart", key, restart)
+        return self._verb("vm.restart", key, actor, restart)
 
-    def delete(self, key: str, force: bool) -> VM:
-        vm = self.get(key)
+    def delete(self, key: str, force: bool, actor: Actor) -> VM:
+        vm = self.find(key, actor)
         with self.lock(vm.id):
             current = self.get(vm.id)
             if current.is_active:
@@ -294,6 +307,7 @@ class VMService:
         }
         return self._save(vm.model_copy(update=update), clear_handle=True)
 
-    def console_path(self, key: str) -> Path:
-        vm = self.get(key)
-        return self.layout.vm(vm.id).console_log
+    def console(self, key: str, actor: Actor) -> tuple[str, Path]:
+        """(VM id, console log) of `actor`'s VM `key`."""
+        vm = self.find(key, actor)
+        return vm.id, self.layout.vm(vm.id).console_log

@@ -1,12 +1,16 @@
 """Import a kernel into a self-contained directory: vmlinux, bzImage, initrd, config, modules.
 
-Everything is built in a hidden sibling of `dest` and renamed into place at the end, so a
-failure or cancellation leaves nothing behind and readers never see half a kernel.
+Everything is built in a private (0700) work directory and renamed into place at the end,
+so a failure or cancellation leaves nothing behind and readers never see half a kernel.
+The daemon puts that work directory under its state dir's tmp/, which it empties at
+start, so not even a crash leaves a trace. Inputs are read as regular files only, from
+trees only within them (see source.py and private.py); the result is the daemon's alone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -17,7 +21,15 @@ from banger.kernels import features as feat
 from banger.kernels import model
 from banger.kernels.bzimage import elf_arch, extract_vmlinux, is_bzimage
 from banger.kernels.initrd import DEFAULT_BUSYBOX, build_initrd
+from banger.kernels.modtree import copy_modules
 from banger.kernels.modules import parse_modules_builtin, parse_modules_dep
+from banger.kernels.private import (
+    copy_regular,
+    lock_down,
+    make_private_dir,
+    read_regular,
+    write_private,
+)
 from banger.kernels.source import (
     KernelParts,
     banner_version,
@@ -27,13 +39,18 @@ from banger.kernels.source import (
 )
 from banger.ops.reporter import Reporter
 
+RELEASE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}")
+KERNEL_LIMIT = 512 << 20  # a bzImage is ~10 MiB; a vmlinux with debug info can be hundreds
+CONFIG_LIMIT = 16 << 20
+INITRD_LIMIT = 2 << 30
 
-def _resolve_parts(source: Path, scratch: Path, reporter: Reporter) -> KernelParts:
+
+def _resolve_parts(source: Path, scratch: Path, reporter: Reporter, label: str) -> KernelParts:
     if source.is_dir():
         return find_in_tree(source)
     if is_deb(source):
         reporter.stage("unpack")
-        return find_in_tree(unpack_deb(source, scratch / "deb"))
+        return find_in_tree(unpack_deb(source, scratch / "deb", reporter, label=label))
     return KernelParts(source, None, None, None)
 
 
@@ -51,23 +68,20 @@ def _vmlinux(kernel: bytes) -> tuple[bytes, bool, str, str | None]:
     return kernel, False, arch, None
 
 
-def _stage_modules(src: Path, version: str, staging: Path, reporter: Reporter) -> Path:
+def _stage_modules(src: Path, version: str, scratch: Path, stage: Path, reporter: Reporter) -> Path:
     """Copy lib/modules/<version> and make sure modules.dep exists (the .deb has none)."""
     reporter.stage("copy modules")
-    depmod_root = staging / "depmod-root"
+    depmod_root = scratch / "depmod-root"
     target = depmod_root / "lib" / "modules" / version
-    shutil.copytree(src, target, symlinks=True)
-    for link in ("build", "source"):  # point into the build host's source tree
-        with contextlib.suppress(FileNotFoundError):
-            (target / link).unlink()
+    target.parent.mkdir(parents=True, mode=0o700)
+    copy_modules(src, target, reporter)
     if not (target / "modules.dep").is_file():
         reporter.stage("depmod")
         # depmod -b ROOT VERSION writes ROOT/lib/modules/VERSION/modules.dep*
         proc.run(["depmod", "-b", depmod_root, version], hint="install kmod")
-    final = staging / model.MODULES / version
-    final.parent.mkdir()
+    final = stage / model.MODULES / version
+    make_private_dir(final.parent)
     target.rename(final)
-    shutil.rmtree(depmod_root)
     return final
 
 
@@ -96,59 +110,75 @@ def import_kernel(
     initrd: Path | None = None,
     busybox: Path | None = None,
     reporter: Reporter,
+    work_dir: Path | None = None,
+    label: str | None = None,
 ) -> model.KernelInfo:
-    """Import `source` (.deb, unpacked tree, bzImage or ELF vmlinux) into new dir `dest`."""
+    """Import `source` (.deb, unpacked tree, bzImage or ELF vmlinux) into new dir `dest`.
+
+    Paths are read with this process's own rights: the daemon hands in only private copies
+    made as its caller (kernels/caller.py). `work_dir`, created here and removed on return,
+    must be on dest's filesystem; by default it is a hidden sibling of dest. `label` is how
+    errors name the source (the caller's own path, when `source` is a private copy).
+    """
     if not source.exists():
         raise NotFound(f"kernel source {source} does not exist", hint="check the path")
     if dest.exists():
         raise InvalidArgument(f"{dest} already exists", hint="remove it or choose another name")
-    if initrd is not None and not initrd.is_file():
-        raise NotFound(f"initrd {initrd} does not exist", hint="check the path")
-    staging = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}"
-    with contextlib.ExitStack() as undo:
-        staging.mkdir(parents=True)
-        undo.callback(shutil.rmtree, staging, ignore_errors=True)
-        scratch = staging / "scratch"
-        scratch.mkdir()
+    if work_dir is None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        work_dir = dest.parent / f".{dest.name}.tmp-{uuid.uuid4().hex[:8]}"
+    with contextlib.ExitStack() as cleanup:
+        make_private_dir(work_dir)
+        cleanup.callback(shutil.rmtree, work_dir, ignore_errors=True)
+        scratch, stage = work_dir / "scratch", work_dir / "kernel"
+        make_private_dir(scratch)
+        make_private_dir(stage)
+        if initrd is not None:
+            copy_regular(initrd, stage / model.INITRD, "initrd", INITRD_LIMIT)
 
         reporter.stage("inspect")
-        parts = _resolve_parts(source, scratch, reporter)
-        kernel_bytes = parts.kernel.read_bytes()
+        parts = _resolve_parts(source, scratch, reporter, label or str(source))
+        kernel_bytes = read_regular(parts.kernel, "kernel file", KERNEL_LIMIT)
         reporter.stage("extract vmlinux")
         vmlinux, was_bzimage, arch, header_version = _vmlinux(kernel_bytes)
-        (staging / model.VMLINUX).write_bytes(vmlinux)
+        write_private(stage / model.VMLINUX, vmlinux)
         if was_bzimage:
-            (staging / model.BZIMAGE).write_bytes(kernel_bytes)
+            write_private(stage / model.BZIMAGE, kernel_bytes)
         version = parts.version or header_version or banner_version(vmlinux)
         if version is None:
             raise InvalidArgument(
-                f"cannot tell the kernel version of {source}",
+                f"cannot tell the kernel version of {label or source}",
                 hint="import it from a kernel package or an unpacked tree",
+            )
+        if not RELEASE.fullmatch(version):
+            # It names a directory and is an argument to depmod: "..", "/" or "-o" must not.
+            raise InvalidArgument(
+                f"kernel version {version!r} of {label or source} is not a kernel release name",
+                hint="import a kernel whose release is like 6.1.0-28-cloud-amd64",
             )
         del kernel_bytes
 
         config_text = None
         if parts.config is not None:
-            config_text = parts.config.read_text()
+            raw = read_regular(parts.config, "kernel config", CONFIG_LIMIT)
+            config_text = raw.decode(errors="replace")
         else:
             config_text = feat.embedded_config(vmlinux)
         del vmlinux
         if config_text is not None:
-            (staging / model.CONFIG).write_text(config_text)
+            write_private(stage / model.CONFIG, config_text.encode())
 
         src_modules = modules_dir or parts.modules_dir
         staged_modules = None
         if src_modules is not None:
             if not src_modules.is_dir():
                 raise NotFound(f"modules dir {src_modules} does not exist", hint="check the path")
-            staged_modules = _stage_modules(src_modules, version, staging, reporter)
+            staged_modules = _stage_modules(src_modules, version, scratch, stage, reporter)
 
         features, mmio_cmdline = _detect_features(config_text, staged_modules)
         needed = feat.modules_needed_at_boot(features)
         initrd_modules: list[str] = []
-        if initrd is not None:
-            shutil.copyfile(initrd, staging / model.INITRD)
-        elif needed:
+        if initrd is None and needed:
             if staged_modules is None:
                 raise FailedPrecondition(
                     f"kernel {version} needs modules ({', '.join(needed)}) but has no modules tree",
@@ -158,7 +188,7 @@ def import_kernel(
             available = parse_modules_dep((staged_modules / "modules.dep").read_text())
             extras = [m for m in feat.POWER_BUTTON_MODULES if m in available]
             initrd_modules = build_initrd(
-                staging / model.INITRD,
+                stage / model.INITRD,
                 modules_dir=staged_modules,
                 modules=needed + extras,
                 busybox=busybox or DEFAULT_BUSYBOX,
@@ -177,9 +207,8 @@ def import_kernel(
             mmio_cmdline_devices=mmio_cmdline,
             initrd_modules=initrd_modules,
         )
-        (staging / model.KERNEL_JSON).write_text(info.model_dump_json(indent=2) + "\n")
-        shutil.rmtree(scratch)
-        staging.rename(dest)
-        undo.pop_all()
+        write_private(stage / model.KERNEL_JSON, (info.model_dump_json(indent=2) + "\n").encode())
+        lock_down(stage)
+        stage.rename(dest)
     reporter.log(f"imported kernel {name} {version} ({arch}) into {dest}")
     return info

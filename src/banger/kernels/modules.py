@@ -28,14 +28,28 @@ def module_name(path: str) -> str:
 
 
 def parse_modules_dep(text: str) -> dict[str, tuple[str, list[str]]]:
-    """Map module name -> (its path, paths of its direct dependencies)."""
+    """Map module name -> (its path, paths of its direct dependencies).
+
+    A package may bring its own modules.dep: every path in it must stay inside the modules
+    tree, or the initrd banger builds could be made to carry any file of the host.
+    """
     table: dict[str, tuple[str, list[str]]] = {}
     for line in text.splitlines():
         if ":" not in line:
             continue
         path, _, deps = line.partition(":")
+        for named in (path.strip(), *deps.split()):
+            _check_inside(named)
         table[module_name(path.strip())] = (path.strip(), deps.split())
     return table
+
+
+def _check_inside(path: str) -> None:
+    if path.startswith("/") or ".." in path.split("/"):
+        raise InvalidArgument(
+            f"modules.dep names {path}, outside the modules tree",
+            hint="regenerate modules.dep with depmod, or import the package as shipped",
+        )
 
 
 def parse_modules_builtin(text: str) -> set[str]:

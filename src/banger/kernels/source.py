@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from banger import proc
-from banger.errors import InvalidArgument, NotFound
+from banger.errors import InvalidArgument
+from banger.kernels import debfile, safetar
+from banger.kernels.hostread import HostInputError, locate_parts
+from banger.kernels.private import banger_error, inside, open_input
+from banger.ops.reporter import NullReporter, Reporter
 
-DEB_MAGIC = b"!<arch>\ndebian-binary"
+DEB_MAGIC = debfile.DEB_MAGIC
 LINUX_BANNER = re.compile(rb"Linux version (\S+) \(")
 
 
@@ -22,43 +26,48 @@ class KernelParts:
 
 
 def is_deb(path: Path) -> bool:
-    with path.open("rb") as handle:
+    """Whether regular file `path` starts like a .deb (a FIFO or device is refused)."""
+    with os.fdopen(open_input(path, "kernel source"), "rb") as handle:
         return handle.read(len(DEB_MAGIC)) == DEB_MAGIC
 
 
-def unpack_deb(deb: Path, into: Path) -> Path:
-    """`dpkg-deb -x deb into`: unpack the package's files without installing it."""
-    into.mkdir(parents=True)
-    proc.run(
-        ["dpkg-deb", "-x", deb, into],
-        hint="check the file is a complete Debian kernel package",
-    )
+def unpack_deb(
+    deb: Path, into: Path, reporter: Reporter | None = None, *, label: str | None = None
+) -> Path:
+    """The package's files, unpacked without installing it, into new directory `into`.
+
+    Hardened like `dpkg-deb -x` is not: only files, directories and symlinks within the
+    tree; no owner, mode bit or device of the package survives (see safetar). `label`:
+    the name errors give the package (the caller's path, when `deb` is a private copy).
+    """
+    what = f"kernel package {Path(label).name if label else deb.name}"
+    with os.fdopen(open_input(deb, "kernel package"), "rb") as handle:
+        safetar.extract(
+            debfile.data_tar(handle, what), into, what=what, reporter=reporter or NullReporter()
+        )
     return into
 
 
 def find_in_tree(tree: Path) -> KernelParts:
-    """Locate boot/vmlinuz-VERSION (or vmlinux-VERSION), its config and lib/modules/VERSION."""
-    boot = tree / "boot"
-    kernels = sorted(boot.glob("vmlinuz-*")) or sorted(boot.glob("vmlinux-*"))
-    if not kernels:
-        raise NotFound(
-            f"no boot/vmlinuz-* in {tree}",
-            hint="pass a tree unpacked from a kernel package, or the kernel file itself",
-        )
-    if len(kernels) > 1:
-        names = ", ".join(k.name for k in kernels)
-        raise InvalidArgument(
-            f"{tree} holds several kernels ({names})", hint="pass the kernel file you mean"
-        )
-    kernel = kernels[0]
-    version = kernel.name.split("-", 1)[1]
-    config = boot / f"config-{version}"
-    modules_dir = None
-    for base in (tree / "lib" / "modules", tree / "usr" / "lib" / "modules"):
-        if (base / version).is_dir():
-            modules_dir = base / version
-            break
-    return KernelParts(kernel, version, config if config.is_file() else None, modules_dir)
+    """Locate boot/vmlinuz-VERSION (or vmlinux-VERSION), its config and lib/modules/VERSION.
+
+    Each part must stay inside the tree, symlinks resolved: a tree is never a way to make
+    banger read a file elsewhere.
+    """
+    try:
+        parts = locate_parts(str(tree))
+    except HostInputError as err:
+        raise banger_error(err.code, err.message, err.hint) from None
+    found = [Path(p) if p else None for p in (parts.kernel, parts.config, parts.modules)]
+    for path in found:
+        if path is not None and not inside(tree, path):
+            raise InvalidArgument(
+                f"{path} leads out of the kernel tree {tree}",
+                hint="pass a tree whose kernel, config and modules are inside it",
+            )
+    kernel, config, modules = found
+    assert kernel is not None
+    return KernelParts(kernel, parts.version, config, modules)
 
 
 def banner_version(vmlinux: bytes) -> str | None:

@@ -132,10 +132,13 @@ class OperationManager:
             if removed:
                 log.info("deleted %d operation record(s) older than the retention", removed)
 
-    def start(self, kind: str, target: str | None, work: Work) -> Operation:
+    def start(self, kind: str, target: str | None, work: Work, *, owner_uid: int) -> Operation:
+        """Run `work` in a thread as a tracked operation of `owner_uid` (the requester: only
+        they, root and admins may see, follow or cancel it)."""
         op = Operation(
             id=secrets.token_hex(6),
             kind=kind,
+            owner_uid=owner_uid,
             target=target,
             state=OperationState.QUEUED,
             created_at=_now(),
@@ -204,9 +207,10 @@ class OperationManager:
             raise NotFound(f"no operation with id '{op_id}'", hint="list them: banger ops list")
         return op
 
-    def list(self) -> list[Operation]:
+    def list(self, owner_uid: int | None = None) -> list[Operation]:
+        """The newest operations: all of them, or only those of `owner_uid`."""
         live = {op_id: t.op.model_copy(deep=True) for op_id, t in list(self._live.items())}
-        return [live.get(op.id, op) for op in self.store.list()]
+        return [live.get(op.id, op) for op in self.store.list(owner_uid=owner_uid)]
 
     def log(self, op_id: str) -> list[str]:
         self.get(op_id)

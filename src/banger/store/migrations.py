@@ -67,4 +67,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE ip_leases_v3 RENAME TO ip_leases;
     CREATE INDEX ip_leases_owner ON ip_leases (owner);
     """,
+    # 4: every object has an owner (the uid that created it; rows from before owners are
+    # root's), and kernels and images can be shared with every member of the socket group
+    """
+    ALTER TABLE kernels ADD COLUMN owner_uid INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE kernels ADD COLUMN shared INTEGER NOT NULL DEFAULT 0 CHECK (shared IN (0, 1));
+    ALTER TABLE images ADD COLUMN owner_uid INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE images ADD COLUMN shared INTEGER NOT NULL DEFAULT 0 CHECK (shared IN (0, 1));
+    ALTER TABLE vms ADD COLUMN owner_uid INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE operations ADD COLUMN owner_uid INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX operations_owner ON operations (owner_uid, created_at);
+    """,
 ]

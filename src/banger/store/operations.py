@@ -13,6 +13,7 @@ def _row_to_operation(row: object) -> Operation:
     return Operation(
         id=r["id"],
         kind=r["kind"],
+        owner_uid=r["owner_uid"],
         target=r["target"],
         state=r["state"],
         stage=r["stage"],
@@ -32,9 +33,9 @@ class OperationStore:
 
     def save(self, op: Operation) -> None:
         self.db.execute(
-            """INSERT INTO operations (id, kind, target, state, stage, progress, tasks, error,
-                   result, created_at, started_at, ended_at)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
+            """INSERT INTO operations (id, kind, owner_uid, target, state, stage, progress, tasks,
+                   error, result, created_at, started_at, ended_at)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
                ON CONFLICT(id) DO UPDATE SET state=excluded.state, stage=excluded.stage,
                    progress=excluded.progress, tasks=excluded.tasks, error=excluded.error,
                    result=excluded.result, started_at=excluded.started_at,
@@ -42,6 +43,7 @@ class OperationStore:
             (
                 op.id,
                 op.kind,
+                op.owner_uid,
                 op.target,
                 op.state,
                 op.stage,
@@ -59,10 +61,18 @@ class OperationStore:
         rows = self.db.query("SELECT * FROM operations WHERE id = ?", (op_id,))
         return _row_to_operation(rows[0]) if rows else None
 
-    def list(self, limit: int = 200) -> list[Operation]:
-        rows = self.db.query(
-            "SELECT * FROM operations ORDER BY created_at DESC, id LIMIT ?", (limit,)
-        )
+    def list(self, limit: int = 200, owner_uid: int | None = None) -> list[Operation]:
+        """The newest `limit` operations, of one owner only when `owner_uid` is given
+        (filtered before the limit, so a busy neighbour cannot push yours out)."""
+        if owner_uid is None:
+            rows = self.db.query(
+                "SELECT * FROM operations ORDER BY created_at DESC, id LIMIT ?", (limit,)
+            )
+        else:
+            rows = self.db.query(
+                "SELECT * FROM operations WHERE owner_uid = ? ORDER BY created_at DESC, id LIMIT ?",
+                (owner_uid, limit),
+            )
         return [_row_to_operation(r) for r in rows]
 
     def append_log(self, op_id: str, seq: int, line: str) -> None:

@@ -22,7 +22,7 @@ def test_success_records_result_progress_and_log(manager: OperationManager) -> N
         r.log("fetched")
         return {"answer": 42}
 
-    op = manager.start("pull", "x", work)
+    op = manager.start("pull", "x", work, owner_uid=0)
     done = manager.wait(op.id, timeout=10)
     assert done.state == "succeeded"
     assert done.result == {"answer": 42}
@@ -36,7 +36,7 @@ def test_failure_keeps_the_banger_error(manager: OperationManager) -> None:
     def work(r: OperationReporter) -> None:
         raise InvalidArgument("bad thing", hint="do better")
 
-    done = manager.wait(manager.start("x", None, work).id, timeout=10)
+    done = manager.wait(manager.start("x", None, work, owner_uid=0).id, timeout=10)
     assert done.state == "failed"
     assert done.error is not None
     assert (done.error.code, done.error.message, done.error.hint) == (
@@ -50,7 +50,7 @@ def test_unexpected_exception_is_recorded_not_lost(manager: OperationManager) ->
     def work(r: OperationReporter) -> None:
         raise RuntimeError("boom")
 
-    done = manager.wait(manager.start("x", None, work).id, timeout=10)
+    done = manager.wait(manager.start("x", None, work, owner_uid=0).id, timeout=10)
     assert done.state == "failed" and "boom" in done.error.message  # type: ignore[union-attr]
 
 
@@ -65,7 +65,7 @@ def test_cancel_runs_hooks_and_ends_cancelled(manager: OperationManager) -> None
             threading.Event().wait(0.01)
         raise AssertionError("never cancelled")
 
-    op = manager.start("slow", None, work)
+    op = manager.start("slow", None, work, owner_uid=0)
     assert started.wait(5)
     manager.cancel(op.id)
     done = manager.wait(op.id, timeout=10)
@@ -80,7 +80,7 @@ def test_events_stream_until_terminal(manager: OperationManager) -> None:
         gate.wait(5)
         r.log("two")
 
-    op = manager.start("x", None, work)
+    op = manager.start("x", None, work, owner_uid=0)
     seen: list[str] = []
     states = []
     for event in manager.events(op.id):
@@ -95,7 +95,7 @@ def test_restart_marks_running_failed(tmp_path: Path) -> None:
     db = Database(tmp_path / "b.db")
     first = OperationManager(OperationStore(db))
     release = threading.Event()
-    op = first.start("long", None, lambda r: release.wait(10) and None)
+    op = first.start("long", None, lambda r: release.wait(10) and None, owner_uid=0)
     while first.get(op.id).state != "running":
         threading.Event().wait(0.01)
     second = OperationManager(OperationStore(db))  # what a daemon restart does
@@ -115,8 +115,8 @@ def test_unknown_operation(manager: OperationManager) -> None:
 def test_old_finished_records_are_pruned_with_their_logs(tmp_path: Path) -> None:
     db = Database(tmp_path / "b.db")
     first = OperationManager(OperationStore(db), retention_days=30)
-    old = first.start("pull", "old", lambda r: r.log("old line") and None)
-    recent = first.start("pull", "recent", lambda r: None)
+    old = first.start("pull", "old", lambda r: r.log("old line") and None, owner_uid=0)
+    recent = first.start("pull", "recent", lambda r: None, owner_uid=0)
     for op in (old, recent):
         first.wait(op.id, timeout=10)
     # Age one record past the retention, as if it ended 31 days ago.
@@ -137,7 +137,7 @@ def test_old_finished_records_are_pruned_with_their_logs(tmp_path: Path) -> None
         second.get(old.id)
     assert OperationStore(db).log(old.id) == []  # its log went with it
     assert second.get(recent.id).state == "succeeded"
-    live = second.start("long", None, long_work)
+    live = second.start("long", None, long_work, owner_uid=0)
     running.wait(10)
     assert second.get(live.id).state == "running"  # never pruned while it runs
     release.set()

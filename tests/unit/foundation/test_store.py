@@ -62,7 +62,7 @@ def test_names_unique_and_foreign_keys_enforced(tmp_path: Path) -> None:
         created_at=datetime.now(UTC),
     )
     images.insert(image, keys={"kernel_id": "k1id"})
-    assert images.names_using_kernel("k1id") == ["img"]
+    assert [i.name for i in images.using_kernel("k1id")] == ["img"]
     with pytest.raises(sqlite3.IntegrityError):
         kernels.delete("k1id")
     assert images.get("img") == image

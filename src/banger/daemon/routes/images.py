@@ -1,4 +1,5 @@
-"""Images: register, promote, bootstrap, pull, build, list, show, delete, blob cache."""
+"""Images: register, promote, bootstrap, pull, build, list, show, share, delete (owner-scoped);
+the blob cache."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from fastapi import APIRouter, Depends, Request
 from banger.api.models import Image, Operation
 from banger.api.requests import ImageBootstrap, ImageBuild, ImagePull, ImageRegister
 from banger.daemon.access import require_readable
-from banger.daemon.routes.deps import services
+from banger.daemon.owners import Actor
+from banger.daemon.routes.deps import actor, services
 from banger.daemon.services import Services
 from banger.oci import BlobEntry
 
@@ -15,13 +17,16 @@ router = APIRouter(prefix="/images", tags=["images"])
 
 
 @router.get("", response_model=list[Image])
-def list_images(svc: Services = Depends(services)) -> list[Image]:
-    return svc.images.list()
+def list_images(svc: Services = Depends(services), who: Actor = Depends(actor)) -> list[Image]:
+    return svc.image_service.list(who)
 
 
 @router.post("/register", response_model=Image, status_code=201)
 def register_image(
-    body: ImageRegister, request: Request, svc: Services = Depends(services)
+    body: ImageRegister,
+    request: Request,
+    svc: Services = Depends(services),
+    who: Actor = Depends(actor),
 ) -> Image:
     for what, path in (
         ("rootfs", body.rootfs),
@@ -31,41 +36,71 @@ def register_image(
         ("work seed", body.work_seed),
     ):
         require_readable(request, path, what)
-    return svc.image_service.register(body)
+    return svc.image_service.register(body, who)
 
 
 @router.post("/bootstrap", response_model=Operation, status_code=202)
-def bootstrap_image(body: ImageBootstrap, svc: Services = Depends(services)) -> Operation:
-    return svc.image_service.start_bootstrap(body)
+def bootstrap_image(
+    body: ImageBootstrap, svc: Services = Depends(services), who: Actor = Depends(actor)
+) -> Operation:
+    return svc.image_service.start_bootstrap(body, who)
 
 
 @router.post("/pull", response_model=Operation, status_code=202)
-def pull_image(body: ImagePull, request: Request, svc: Services = Depends(services)) -> Operation:
+def pull_image(
+    body: ImagePull,
+    request: Request,
+    svc: Services = Depends(services),
+    who: Actor = Depends(actor),
+) -> Operation:
     require_readable(request, body.docker_config, "docker config")
-    return svc.pull_service.start_pull(body)
+    return svc.pull_service.start_pull(body, who)
 
 
 @router.post("/build", response_model=Operation, status_code=202)
-def build_image(body: ImageBuild, request: Request, svc: Services = Depends(services)) -> Operation:
+def build_image(
+    body: ImageBuild,
+    request: Request,
+    svc: Services = Depends(services),
+    who: Actor = Depends(actor),
+) -> Operation:
     for step in body.steps:
         if step.kind == "copy":
             require_readable(request, step.src, "--copy source")
-    return svc.build_service.start_build(body)
+    return svc.build_service.start_build(body, who)
 
 
 @router.get("/{name}", response_model=Image)
-def get_image(name: str, svc: Services = Depends(services)) -> Image:
-    return svc.image_service.get(name)
+def get_image(name: str, svc: Services = Depends(services), who: Actor = Depends(actor)) -> Image:
+    return svc.image_service.find(name, who)
 
 
 @router.post("/{name}/promote", response_model=Operation, status_code=202)
-def promote_image(name: str, svc: Services = Depends(services)) -> Operation:
-    return svc.image_service.start_promote(name)
+def promote_image(
+    name: str, svc: Services = Depends(services), who: Actor = Depends(actor)
+) -> Operation:
+    return svc.image_service.start_promote(name, who)
+
+
+@router.post("/{name}/share", response_model=Image)
+def share_image(name: str, svc: Services = Depends(services), who: Actor = Depends(actor)) -> Image:
+    """Every member may then list, show, boot and build from it (never change it)."""
+    return svc.image_service.set_shared(name, who, True)
+
+
+@router.post("/{name}/unshare", response_model=Image)
+def unshare_image(
+    name: str, svc: Services = Depends(services), who: Actor = Depends(actor)
+) -> Image:
+    """Only its owner (and admins) see it again; VMs others made from it keep working."""
+    return svc.image_service.set_shared(name, who, False)
 
 
 @router.delete("/{name}", response_model=Image)
-def delete_image(name: str, svc: Services = Depends(services)) -> Image:
-    return svc.image_service.delete(name)
+def delete_image(
+    name: str, svc: Services = Depends(services), who: Actor = Depends(actor)
+) -> Image:
+    return svc.image_service.delete(name, who)
 
 
 cache_router = APIRouter(prefix="/image-cache", tags=["images"])

@@ -1,4 +1,5 @@
-"""Tracked operations: list, show, log, live NDJSON stream, cancel."""
+"""Tracked operations: list, show, log, live NDJSON stream, cancel — each only the caller's
+own (root and admins: all); anyone else's operation is not found."""
 
 from __future__ import annotations
 
@@ -8,24 +9,41 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
 from banger.api.models import Operation, OperationEvent, OperationLog
-from banger.daemon.routes.deps import services
+from banger.daemon.owners import Access, Actor, Verdict, decide
+from banger.daemon.routes.deps import actor, services
 from banger.daemon.services import Services
+from banger.errors import NotFound
 
 router = APIRouter(prefix="/operations", tags=["operations"])
 
 
+def _own(svc: Services, op_id: str, who: Actor) -> Operation:
+    """The operation if it is `who`'s to see and act on; else exactly a missing one's error."""
+    op = svc.ops.get(op_id)
+    if decide(who, op.owner_uid, False, Access.MANAGE) is not Verdict.ALLOW:
+        raise NotFound(f"no operation with id '{op_id}'", hint="list them: banger ops list")
+    return op
+
+
 @router.get("", response_model=list[Operation])
-def list_operations(svc: Services = Depends(services)) -> list[Operation]:
-    return svc.ops.list()
+def list_operations(
+    svc: Services = Depends(services), who: Actor = Depends(actor)
+) -> list[Operation]:
+    return svc.ops.list(owner_uid=who.list_scope)
 
 
 @router.get("/{op_id}", response_model=Operation)
-def get_operation(op_id: str, svc: Services = Depends(services)) -> Operation:
-    return svc.ops.get(op_id)
+def get_operation(
+    op_id: str, svc: Services = Depends(services), who: Actor = Depends(actor)
+) -> Operation:
+    return _own(svc, op_id, who)
 
 
 @router.get("/{op_id}/log", response_model=OperationLog)
-def operation_log(op_id: str, svc: Services = Depends(services)) -> OperationLog:
+def operation_log(
+    op_id: str, svc: Services = Depends(services), who: Actor = Depends(actor)
+) -> OperationLog:
+    _own(svc, op_id, who)
     return OperationLog(id=op_id, lines=svc.ops.log(op_id))
 
 
@@ -34,9 +52,11 @@ def operation_log(op_id: str, svc: Services = Depends(services)) -> OperationLog
     response_class=StreamingResponse,
     responses={200: {"content": {"application/x-ndjson": {}}, "model": OperationEvent}},
 )
-def operation_events(op_id: str, svc: Services = Depends(services)) -> StreamingResponse:
+def operation_events(
+    op_id: str, svc: Services = Depends(services), who: Actor = Depends(actor)
+) -> StreamingResponse:
     """NDJSON: one OperationEvent per line until the operation ends."""
-    svc.ops.get(op_id)  # 404 before the stream starts
+    _own(svc, op_id, who)  # 404 before the stream starts
 
     def lines() -> Iterator[str]:
         for event in svc.ops.events(op_id):
@@ -46,5 +66,8 @@ def operation_events(op_id: str, svc: Services = Depends(services)) -> Streaming
 
 
 @router.post("/{op_id}/cancel", response_model=Operation)
-def cancel_operation(op_id: str, svc: Services = Depends(services)) -> Operation:
+def cancel_operation(
+    op_id: str, svc: Services = Depends(services), who: Actor = Depends(actor)
+) -> Operation:
+    _own(svc, op_id, who)
     return svc.ops.cancel(op_id)

@@ -1,4 +1,5 @@
-"""VMs: create, start, stop, restart, delete, list, show, console."""
+"""VMs: create, start, stop, restart, delete, list, show, console; each only the caller's own
+(root and admins: all), anyone else's VM is not found."""
 
 from __future__ import annotations
 
@@ -12,45 +13,68 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from banger.api.models import VM, Operation
 from banger.api.requests import VMCreate
-from banger.daemon.routes.deps import services
+from banger.daemon.owners import Actor
+from banger.daemon.routes.deps import actor, services
 from banger.daemon.services import Services
 
 router = APIRouter(prefix="/vms", tags=["vms"])
 
 
 @router.get("", response_model=list[VM])
-def list_vms(svc: Services = Depends(services)) -> list[VM]:
-    return svc.vms.list()
+def list_vms(svc: Services = Depends(services), who: Actor = Depends(actor)) -> list[VM]:
+    return svc.vm_service.list(who)
 
 
 @router.post("", response_model=Operation, status_code=202)
-def create_vm(body: VMCreate, svc: Services = Depends(services)) -> Operation:
-    return svc.vm_service.start_create(body)
+def create_vm(
+    body: VMCreate, svc: Services = Depends(services), who: Actor = Depends(actor)
+) -> Operation:
+    return svc.vm_service.start_create(body, who)
 
 
 @router.get("/{name}", response_model=VM)
-def get_vm(name: str, svc: Services = Depends(services)) -> VM:
-    return svc.vm_service.get(name)
+def get_vm(name: str, svc: Services = Depends(services), who: Actor = Depends(actor)) -> VM:
+    return svc.vm_service.find(name, who)
 
 
 @router.post("/{name}/start", response_model=Operation, status_code=202)
-def start_vm(name: str, wait: bool = False, svc: Services = Depends(services)) -> Operation:
-    return svc.vm_service.start_start(name, wait)
+def start_vm(
+    name: str,
+    wait: bool = False,
+    svc: Services = Depends(services),
+    who: Actor = Depends(actor),
+) -> Operation:
+    return svc.vm_service.start_start(name, wait, who)
 
 
 @router.post("/{name}/stop", response_model=Operation, status_code=202)
-def stop_vm(name: str, force: bool = False, svc: Services = Depends(services)) -> Operation:
-    return svc.vm_service.start_stop(name, force)
+def stop_vm(
+    name: str,
+    force: bool = False,
+    svc: Services = Depends(services),
+    who: Actor = Depends(actor),
+) -> Operation:
+    return svc.vm_service.start_stop(name, force, who)
 
 
 @router.post("/{name}/restart", response_model=Operation, status_code=202)
-def restart_vm(name: str, wait: bool = False, svc: Services = Depends(services)) -> Operation:
-    return svc.vm_service.start_restart(name, wait)
+def restart_vm(
+    name: str,
+    wait: bool = False,
+    svc: Services = Depends(services),
+    who: Actor = Depends(actor),
+) -> Operation:
+    return svc.vm_service.start_restart(name, wait, who)
 
 
 @router.delete("/{name}", response_model=VM)
-def delete_vm(name: str, force: bool = False, svc: Services = Depends(services)) -> VM:
-    return svc.vm_service.delete(name, force)
+def delete_vm(
+    name: str,
+    force: bool = False,
+    svc: Services = Depends(services),
+    who: Actor = Depends(actor),
+) -> VM:
+    return svc.vm_service.delete(name, force, who)
 
 
 CONSOLE_CHUNK = 1 << 20  # read (and held) per step of a console stream
@@ -78,11 +102,11 @@ async def console(
     follow: bool = False,
     tail: int = Query(default=200_000, ge=0, le=50_000_000, description="bytes from the end"),
     svc: Services = Depends(services),
+    who: Actor = Depends(actor),
 ) -> StreamingResponse:
     """The serial console log; with follow=true, keep streaming while the VM runs."""
     # SQLite and file reads happen in the thread pool, never on the event loop.
-    path = await run_in_threadpool(svc.vm_service.console_path, name)
-    vm_id = (await run_in_threadpool(svc.vm_service.get, name)).id
+    vm_id, path = await run_in_threadpool(svc.vm_service.console, name, who)
 
     async def chunks() -> AsyncIterator[bytes]:
         offset = await run_in_threadpool(_start_offset, path, tail)
