@@ -112,10 +112,14 @@ class StateLayout:
         return BuilderDir(self.tmp / builder_id)
 
     def ensure(self) -> None:
-        """Create the tree (root-only) and empty tmp/, whose leftovers are never trusted."""
+        """Create the tree (root-only) and empty tmp/, whose leftovers are never trusted.
+
+        The root is 0700: nothing in it is for other users to read directly (images, VM
+        disks, operation logs, the database); members get what is theirs through the API.
+        """
         for path in (self.root, self.kernels, self.images, self.vms, self.cache, self.tmp):
             path.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.root, 0o711)
+        os.chmod(self.root, 0o700)
         for leftover in self.tmp.iterdir():
             if leftover.is_dir() and not leftover.is_symlink():
                 shutil.rmtree(leftover, ignore_errors=True)

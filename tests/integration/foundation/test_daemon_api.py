@@ -168,3 +168,16 @@ def test_doctor_json_reports_kvm_truthfully(bangerd: RunningDaemon) -> None:
     for name in ("qemu", "tcg", "tun", "bridge", "nftables", "mke2fs", "reflink", "device-mapper"):
         assert name in checks, name
     assert (out.returncode == 0) == report["ok"]
+
+
+def test_state_dir_is_private_to_root(open_daemon: RunningDaemon) -> None:
+    st = open_daemon.state_dir.stat()
+    assert st.st_uid == 0 and st.st_mode & 0o077 == 0, oct(st.st_mode)
+    # Every directory above it is traversable here: only the state dir's own mode stands
+    # between a user outside the group and the database or the images below it.
+    for target in (open_daemon.state_dir / "images", open_daemon.state_dir / "banger.db"):
+        probe = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "ls", target],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert probe.returncode != 0 and "Permission denied" in probe.stderr, target
