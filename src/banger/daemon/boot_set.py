@@ -16,8 +16,22 @@ class BootSet:
     caps: KernelCaps
 
 
+def managed_kernel_file(kernel: Kernel, backend: str) -> Path:
+    """QEMU boots the bzImage as distributed; Firecracker needs the ELF vmlinux."""
+    chosen = kernel.files.get("bzImage") if backend == "qemu" else None
+    return Path(chosen or kernel.files["vmlinux"])
+
+
+def kernel_file(image: Image, kernel: Kernel | None, backend: str) -> Path:
+    """The file a backend boots for an image: its managed kernel's, else its own."""
+    if kernel is None:
+        return Path(image.files["kernel"])
+    return managed_kernel_file(kernel, backend)
+
+
 def boot_set(image: Image, kernel: Kernel | None, backend: str) -> BootSet:
     """The kernel file a backend should boot, its initrd, and what the kernel can do."""
+    path = kernel_file(image, kernel, backend)
     if kernel is not None:
         files = {k: Path(v) for k, v in kernel.files.items()}
         config = files.get("config")
@@ -29,10 +43,7 @@ def boot_set(image: Image, kernel: Kernel | None, backend: str) -> BootSet:
                 mmio_cmdline_devices=kernel.mmio_cmdline_devices,
                 virtio_mmio=kernel.features.get("virtio_mmio", "absent"),
             )  # type: ignore[arg-type]
-        # QEMU boots the bzImage as distributed; Firecracker needs the ELF vmlinux.
-        chosen = files.get("bzImage") if backend == "qemu" else None
-        return BootSet(chosen or files["vmlinux"], files.get("initrd"), caps)
-    path = Path(image.files["kernel"])
+        return BootSet(path, files.get("initrd"), caps)
     initrd = Path(image.files["initrd"]) if "initrd" in image.files else None
     with path.open("rb") as f:
         is_elf = f.read(4) == b"\x7fELF"
@@ -43,5 +54,5 @@ def boot_set(image: Image, kernel: Kernel | None, backend: str) -> BootSet:
 
 
 def probe_kernel(image: Image, kernel: Kernel | None) -> Path:
-    """The file the KVM probe boots for this image: what QEMU would boot."""
-    return boot_set(image, kernel, "qemu").kernel
+    """The file the KVM probe boots for this image: what QEMU would boot (no file is read)."""
+    return kernel_file(image, kernel, "qemu")

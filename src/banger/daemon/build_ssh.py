@@ -172,8 +172,7 @@ def run_over_ssh(
             check_cancelled=reporter.check_cancelled,
         )
     except BootFailed as exc:
-        for line in watch.tail:
-            reporter.log(f"console: {line}")
+        watch.report_tail(reporter.log)
         if watch.phase is Phase.KERNEL or watch.panic_line is not None:
             raise  # the kernel's fault (or KVM's), not the base's sshd: say that
         raise BootFailed(

@@ -139,14 +139,9 @@ def _check_boot(watch: ConsoleWatch, exited: bool, reporter: OperationReporter) 
         if exited:
             reporter.check_cancelled()  # killed by a cancel: say so
             raise watch.exited()
-        if watch.panic_line is not None:
-            raise watch.panicked()
-        limit = watch.stall_limit()
-        if watch.silent_for() > limit:
-            raise watch.stalled()
+        watch.judge()
     except BootFailed:
-        for line in watch.tail:
-            reporter.log(f"console: {line}")
+        watch.report_tail(reporter.log)
         raise
 
 

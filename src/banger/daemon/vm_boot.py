@@ -16,7 +16,7 @@ from banger.daemon.boot_plan import BootRun, GuestBoot, boot_steps, run_steps
 from banger.daemon.boot_set import BootSet
 from banger.daemon.leases import Leases
 from banger.guest.boot_watch import ConsoleWatch, StallLimits
-from banger.network import NetworkConfig, delete_tap, ensure_bridge, ensure_nat, tap_name
+from banger.network import NetworkConfig, delete_tap, tap_name
 from banger.ops.reporter import Reporter
 from banger.store.layout import VMDir
 from banger.vmm import Backend, Drive, VMHandle
@@ -31,10 +31,6 @@ class Booter:
     leases: Leases
     stall: StallLimits = field(default_factory=StallLimits)
     ready_timeout: float = 300.0
-
-    def ensure_network(self) -> None:
-        ensure_bridge(self.net)  # ip link add NAME type bridge; ip addr add GW/PREFIX dev NAME
-        ensure_nat(self.net)  # nft -f - (table ip banger { postrouting masquerade ... })
 
     def watch(self, console: Path, accel: str) -> ConsoleWatch:
         """A watch on a guest that has just started (see guest.boot_watch)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from banger.api.models import VM, Image, Operation, VMState
 from banger.api.requests import VMCreate
-from banger.daemon.boot_set import boot_set, probe_kernel
+from banger.daemon.boot_set import boot_set, managed_kernel_file, probe_kernel
 from banger.daemon.images import ImageService
 from banger.daemon.owners import Access, Actor
 from banger.daemon.scoped import Scoped
@@ -101,9 +101,9 @@ class VMService:
         """The kernel doctor proves KVM with: the newest managed one (setup's default)."""
         kernels = sorted(self.kernels.list(), key=lambda k: k.created_at)
         for kernel in reversed(kernels):
-            path = kernel.files.get("bzImage") or kernel.files.get("vmlinux")
-            if path and Path(path).is_file():
-                return Path(path)
+            path = managed_kernel_file(kernel, "qemu")
+            if path.is_file():
+                return path
         return None
 
     # -- create ----------------------------------------------------------------------
@@ -215,9 +215,7 @@ class VMService:
                 )
             except BaseException as exc:
                 if isinstance(exc, BootFailed):
-                    # A failed create deletes the VM and its console: keep the tail here.
-                    for line in watch.tail:
-                        reporter.log(f"console: {line}")
+                    watch.report_tail(reporter.log)
                 self._halt(running, force=True, reason=f"not ready: {exc}")
                 raise
             reporter.log(f"sshd answered {seconds:.1f} s after the VMM started")

@@ -117,13 +117,22 @@ class ConsoleWatch:
         return self.limits.userspace_seconds
 
     def check(self) -> None:
-        """Raise BootFailed if the guest panicked or has been silent past its phase's bound."""
+        """Read what is new, then judge (see `judge`)."""
         self.poll()
+        self.judge()
+
+    def judge(self) -> None:
+        """Raise BootFailed if the guest panicked or has been silent past its phase's bound."""
         if self.panic_line is not None:
             raise self.panicked()
         limit = self.stall_limit()
         if limit > 0 and self.silent_for() > limit:
             raise self.stalled()
+
+    def report_tail(self, log: Callable[[str], None]) -> None:
+        """Hand the console's last lines to `log` (a failed create deletes the console)."""
+        for line in self.tail:
+            log(f"console: {line}")
 
     def _evidence(self) -> str:
         last = self.last_line

@@ -101,6 +101,76 @@ def _detect_features(
     return feat.features_from_modules(builtin, loadable), False
 
 
+def _release(version: str | None, label: str) -> str:
+    """The kernel's release name, checked: it names a directory and is depmod's argument."""
+    if version is None:
+        raise InvalidArgument(
+            f"cannot tell the kernel version of {label}",
+            hint="import it from a kernel package or an unpacked tree",
+        )
+    if not RELEASE.fullmatch(version):
+        # "..", "/" or "-o" in it would climb out of a path or become a depmod option.
+        raise InvalidArgument(
+            f"kernel version {version!r} of {label} is not a kernel release name",
+            hint="import a kernel whose release is like 6.1.0-28-cloud-amd64",
+        )
+    return version
+
+
+def _stage_kernel(
+    parts: KernelParts, stage: Path, label: str, reporter: Reporter
+) -> tuple[bytes, bool, str, str]:
+    """Stage the ELF vmlinux (and the bzImage it came from); return (vmlinux, whether it
+    was a bzImage, arch, release)."""
+    kernel_bytes = read_regular(parts.kernel, "kernel file", KERNEL_LIMIT)
+    reporter.stage("extract vmlinux")
+    vmlinux, was_bzimage, arch, header_version = _vmlinux(kernel_bytes)
+    write_private(stage / model.VMLINUX, vmlinux)
+    if was_bzimage:
+        write_private(stage / model.BZIMAGE, kernel_bytes)
+    version = _release(parts.version or header_version or banner_version(vmlinux), label)
+    return vmlinux, was_bzimage, arch, version
+
+
+def _stage_config(config: Path | None, vmlinux: bytes, stage: Path) -> str | None:
+    """The kernel's config (its file, else the one embedded in vmlinux), staged if found."""
+    if config is not None:
+        text: str | None = read_regular(config, "kernel config", CONFIG_LIMIT).decode(
+            errors="replace"
+        )
+    else:
+        text = feat.embedded_config(vmlinux)
+    if text is not None:
+        write_private(stage / model.CONFIG, text.encode())
+    return text
+
+
+def _generate_initrd(
+    stage: Path,
+    version: str,
+    needed: list[str],
+    staged_modules: Path | None,
+    busybox: Path,
+    reporter: Reporter,
+) -> list[str]:
+    """Build the initrd that loads the modules this kernel needs to boot; its load order."""
+    if staged_modules is None:
+        raise FailedPrecondition(
+            f"kernel {version} needs modules ({', '.join(needed)}) but has no modules tree",
+            hint="pass modules_dir=lib/modules/<version>, or an initrd",
+        )
+    reporter.stage("build initrd")
+    available = parse_modules_dep((staged_modules / "modules.dep").read_text())
+    extras = [m for m in feat.POWER_BUTTON_MODULES if m in available]
+    return build_initrd(
+        stage / model.INITRD,
+        modules_dir=staged_modules,
+        modules=needed + extras,
+        busybox=busybox,
+        reporter=reporter,
+    )
+
+
 def import_kernel(
     source: Path,
     dest: Path,
@@ -138,35 +208,11 @@ def import_kernel(
 
         reporter.stage("inspect")
         parts = _resolve_parts(source, scratch, reporter, label or str(source))
-        kernel_bytes = read_regular(parts.kernel, "kernel file", KERNEL_LIMIT)
-        reporter.stage("extract vmlinux")
-        vmlinux, was_bzimage, arch, header_version = _vmlinux(kernel_bytes)
-        write_private(stage / model.VMLINUX, vmlinux)
-        if was_bzimage:
-            write_private(stage / model.BZIMAGE, kernel_bytes)
-        version = parts.version or header_version or banner_version(vmlinux)
-        if version is None:
-            raise InvalidArgument(
-                f"cannot tell the kernel version of {label or source}",
-                hint="import it from a kernel package or an unpacked tree",
-            )
-        if not RELEASE.fullmatch(version):
-            # It names a directory and is an argument to depmod: "..", "/" or "-o" must not.
-            raise InvalidArgument(
-                f"kernel version {version!r} of {label or source} is not a kernel release name",
-                hint="import a kernel whose release is like 6.1.0-28-cloud-amd64",
-            )
-        del kernel_bytes
-
-        config_text = None
-        if parts.config is not None:
-            raw = read_regular(parts.config, "kernel config", CONFIG_LIMIT)
-            config_text = raw.decode(errors="replace")
-        else:
-            config_text = feat.embedded_config(vmlinux)
+        vmlinux, was_bzimage, arch, version = _stage_kernel(
+            parts, stage, label or str(source), reporter
+        )
+        config_text = _stage_config(parts.config, vmlinux, stage)
         del vmlinux
-        if config_text is not None:
-            write_private(stage / model.CONFIG, config_text.encode())
 
         src_modules = modules_dir or parts.modules_dir
         staged_modules = None
@@ -179,20 +225,8 @@ def import_kernel(
         needed = feat.modules_needed_at_boot(features)
         initrd_modules: list[str] = []
         if initrd is None and needed:
-            if staged_modules is None:
-                raise FailedPrecondition(
-                    f"kernel {version} needs modules ({', '.join(needed)}) but has no modules tree",
-                    hint="pass modules_dir=lib/modules/<version>, or an initrd",
-                )
-            reporter.stage("build initrd")
-            available = parse_modules_dep((staged_modules / "modules.dep").read_text())
-            extras = [m for m in feat.POWER_BUTTON_MODULES if m in available]
-            initrd_modules = build_initrd(
-                stage / model.INITRD,
-                modules_dir=staged_modules,
-                modules=needed + extras,
-                busybox=busybox or DEFAULT_BUSYBOX,
-                reporter=reporter,
+            initrd_modules = _generate_initrd(
+                stage, version, needed, staged_modules, busybox or DEFAULT_BUSYBOX, reporter
             )
         reporter.check_cancelled()
 

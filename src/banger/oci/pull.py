@@ -23,7 +23,7 @@ from banger.oci.manifest import (
     parse_platform,
     select_platform,
 )
-from banger.oci.models import PulledImage, ReplayLimits
+from banger.oci.models import ImageConfig, PulledImage, ReplayLimits
 from banger.oci.reference import Reference, parse_reference
 from banger.oci.registry import RegistryClient
 from banger.oci.replay import StagingFull, replay_layers
@@ -44,6 +44,13 @@ class _Counters:
         self.downloaded_bytes = 0
         self.downloaded_layers = 0
         self.cached_layers = 0
+
+    def as_update(self) -> dict[str, int]:
+        return {
+            "downloaded_bytes": self.downloaded_bytes,
+            "downloaded_layers": self.downloaded_layers,
+            "cached_layers": self.cached_layers,
+        }
 
 
 def pull_image(
@@ -87,12 +94,7 @@ def pull_image(
         stack.callback(_unlink, out_tmp)
 
         reporter.stage("resolve")
-        credentials = load_credentials(reference.registry, docker_config)
-        client = stack.enter_context(
-            RegistryClient(
-                reference.registry, insecure_registries=insecure_registries, credentials=credentials
-            )
-        )
+        client = stack.enter_context(_connect(reference, insecure_registries, docker_config))
         manifest_digest, config_desc, layers = _resolve(client, reference, wanted, reporter)
         check_layers(config_desc, layers, limits)  # before a byte of any blob is fetched
         reporter.check_cancelled()
@@ -100,56 +102,15 @@ def pull_image(
         hit = rootfs_cache.lookup(key)
         if hit is not None:
             reporter.stage("clone cached rootfs")
-            cached_ext4, cached_image = hit
-            rootfs_cache.clone_to(cached_ext4, out_tmp)
-            os.replace(out_tmp, out_ext4)
-            return cached_image.model_copy(
-                update={
-                    "source_ref": str(reference),
-                    "downloaded_bytes": 0,
-                    "downloaded_layers": 0,
-                    "cached_layers": len(layers),
-                }
-            )
+            return _clone_cached(rootfs_cache, hit, out_tmp, out_ext4, reference, len(layers))
 
-        reporter.stage("download")
-        config_path = _fetch(client, cache, reference, config_desc, counters, reporter)
-        config, diff_ids, config_platform = parse_config(
-            read_config(config_path, config_desc.digest)
+        blobs, config, config_platform = _download(
+            client, cache, reference, config_desc, layers, counters, reporter
         )
-        if diff_ids and len(diff_ids) != len(layers):
-            raise InvalidArgument(
-                f"image config lists {len(diff_ids)} layers but the manifest {len(layers)}",
-                hint="the image is inconsistent; it was not imported",
-            )
-        blobs: list[tuple[Path, str, str | None]] = []
-        for index, layer in enumerate(layers):
-            reporter.check_cancelled()
-            cached_before = cache.lookup(layer.digest) is not None
-            path = _fetch(client, cache, reference, layer, counters, reporter)
-            if cached_before:
-                counters.cached_layers += 1
-            else:
-                counters.downloaded_layers += 1
-            blobs.append((path, layer.digest, diff_ids[index] if diff_ids else None))
-
         reporter.stage("unpack layers")
         scratch, tree = _replay_somewhere(stack, blobs, work_dir, ram_dir, ram_budget, limits)
         reporter.check_cancelled()
-
-        size, inode_count = plan_size(tree, free_bytes, size_bytes)
-        reporter.stage("build ext4")
-        reporter.log(f"building a {size // MiB} MiB ext4 with {inode_count} inodes")
-        staging = scratch / "root"
-        staging.mkdir()
-        build_ext4(
-            tree,
-            staging=staging,
-            scratch=scratch,
-            out_tmp=out_tmp,
-            size=size,
-            inode_count=inode_count,
-        )
+        size = _build(tree, scratch, out_tmp, free_bytes, size_bytes, reporter)
         image = PulledImage(
             source_ref=str(reference),
             manifest_digest=manifest_digest,
@@ -166,13 +127,94 @@ def pull_image(
             reporter.log(f"could not cache the built rootfs: {exc}")
         os.replace(out_tmp, out_ext4)
 
-    return image.model_copy(
+    return image.model_copy(update=counters.as_update())
+
+
+def _connect(
+    reference: Reference, insecure_registries: Sequence[str], docker_config: Path | None
+) -> RegistryClient:
+    """A client for the reference's registry, with the caller's credentials for it."""
+    credentials = load_credentials(reference.registry, docker_config)
+    return RegistryClient(
+        reference.registry, insecure_registries=insecure_registries, credentials=credentials
+    )
+
+
+def _clone_cached(
+    rootfs_cache: RootfsCache,
+    hit: tuple[Path, PulledImage],
+    out_tmp: Path,
+    out_ext4: Path,
+    reference: Reference,
+    layer_count: int,
+) -> PulledImage:
+    """A rootfs already built from this manifest with these settings: clone it."""
+    cached_ext4, cached_image = hit
+    rootfs_cache.clone_to(cached_ext4, out_tmp)
+    os.replace(out_tmp, out_ext4)
+    return cached_image.model_copy(
         update={
-            "downloaded_bytes": counters.downloaded_bytes,
-            "downloaded_layers": counters.downloaded_layers,
-            "cached_layers": counters.cached_layers,
+            "source_ref": str(reference),
+            "downloaded_bytes": 0,
+            "downloaded_layers": 0,
+            "cached_layers": layer_count,
         }
     )
+
+
+def _download(
+    client: RegistryClient,
+    cache: BlobCache,
+    reference: Reference,
+    config_desc: Descriptor,
+    layers: list[Descriptor],
+    counters: _Counters,
+    reporter: Reporter,
+) -> tuple[list[tuple[Path, str, str | None]], ImageConfig, str]:
+    """Fetch (or find cached) the config and every layer, each digest-verified.
+
+    Returns the layers as (path, digest, diff_id), the image's runtime config and the
+    platform its config names.
+    """
+    reporter.stage("download")
+    config_path = _fetch(client, cache, reference, config_desc, counters, reporter)
+    config, diff_ids, config_platform = parse_config(read_config(config_path, config_desc.digest))
+    if diff_ids and len(diff_ids) != len(layers):
+        raise InvalidArgument(
+            f"image config lists {len(diff_ids)} layers but the manifest {len(layers)}",
+            hint="the image is inconsistent; it was not imported",
+        )
+    blobs: list[tuple[Path, str, str | None]] = []
+    for index, layer in enumerate(layers):
+        reporter.check_cancelled()
+        cached_before = cache.lookup(layer.digest) is not None
+        path = _fetch(client, cache, reference, layer, counters, reporter)
+        if cached_before:
+            counters.cached_layers += 1
+        else:
+            counters.downloaded_layers += 1
+        blobs.append((path, layer.digest, diff_ids[index] if diff_ids else None))
+    return blobs, config, config_platform
+
+
+def _build(
+    tree: ImageTree,
+    scratch: Path,
+    out_tmp: Path,
+    free_bytes: int,
+    size_bytes: int | None,
+    reporter: Reporter,
+) -> int:
+    """Size the filesystem for the replayed tree and write it to out_tmp; return its size."""
+    size, inode_count = plan_size(tree, free_bytes, size_bytes)
+    reporter.stage("build ext4")
+    reporter.log(f"building a {size // MiB} MiB ext4 with {inode_count} inodes")
+    staging = scratch / "root"
+    staging.mkdir()
+    build_ext4(
+        tree, staging=staging, scratch=scratch, out_tmp=out_tmp, size=size, inode_count=inode_count
+    )
+    return size
 
 
 def _replay_somewhere(
