@@ -75,6 +75,9 @@ class Cancelled(BangerError):
     status = 409
 
 
+_MAX_TAIL = 1000  # characters of a failed tool's last words kept in CommandFailed's message
+
+
 class CommandFailed(BangerError):
     """An external tool exited non-zero; the message names the tool and its last words."""
 
@@ -85,6 +88,8 @@ class CommandFailed(BangerError):
         self, argv: list[str], returncode: int, stderr: str, *, hint: str | None = None
     ) -> None:
         tail = " | ".join(line for line in stderr.strip().splitlines()[-3:] if line.strip())
+        if len(tail) > _MAX_TAIL:  # a "line" may be megabytes: the message stays one line
+            tail = "..." + tail[-_MAX_TAIL:]
         tool = argv[0].rsplit("/", 1)[-1] if argv else "?"
         message = f"{tool} failed with exit code {returncode}"
         if tail:

@@ -14,7 +14,9 @@ NAME_RULE = "use 1-63 lower-case letters, digits or '-', starting and ending wit
 
 def validate_name(kind: str, name: str) -> str:
     """Return `name` if it is a valid DNS label, else raise one clear error naming the rule."""
-    if not _NAME.match(name or ""):
+    # fullmatch: `$` alone also matches before a trailing newline, which the API's
+    # pydantic pattern (Rust regex) does not; both must accept exactly the same names.
+    if not _NAME.fullmatch(name or ""):
         raise InvalidArgument(
             f"invalid {kind} name {name!r}",
             hint=f"{NAME_RULE} (e.g. 'dev-1')",

@@ -18,7 +18,7 @@ import banger.disks.ext4 as ext4_module
 import banger.disks.ext4_sizing as sizing_module
 import banger.images.bootstrap as bootstrap_module
 import banger.images.customize as customize_module
-from banger.images.bootset import copy_sparse
+from banger.disks.clone import copy_sparse
 from banger.images.bootstrap import BOOTSTRAP_VERSION, bootstrap_debian
 from banger.ops.reporter import NullReporter
 

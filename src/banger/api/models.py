@@ -8,7 +8,8 @@ from __future__ import annotations
 import pwd
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, computed_field
 
@@ -155,6 +156,60 @@ class ImageSource(BaseModel):
     platform: str | None = None
 
 
+class ImageFiles(BaseModel):
+    """An image's host files. Managed images keep them under images/<id>/ (a member's
+    `image register` copies into it); only root's registrations point at host files
+    (unmanaged, until promoted)."""
+
+    rootfs: Path
+    work_seed: Path | None = None  # copied into each VM's work disk
+    # A kernel file of its own (register --kernel FILE), with the initrd and modules that
+    # go with it; images booting a managed kernel name it in `Image.kernel` instead.
+    kernel_file: Path | None = None
+    initrd: Path | None = None
+    modules: Path | None = None
+
+
+class PullProvenance(BaseModel):
+    """How `image pull` made an image: the layers it was replayed from, what was cached."""
+
+    kind: Literal["pull"] = "pull"
+    has_sshd: bool
+    layers: list[str]  # layer digests, kept in the blob cache while the image exists
+    config_digest: str
+    downloaded_layers: int
+    cached_layers: int
+
+
+class BootstrapProvenance(BaseModel):
+    """How `image bootstrap` made an image: the Debian suite and mirror it came from."""
+
+    kind: Literal["bootstrap"] = "bootstrap"
+    suite: str
+    mirror: str
+    packages: int  # how many packages were installed
+
+
+class BuildProvenance(BaseModel):
+    """How `image build` made an image: its base, its steps and how they ran."""
+
+    kind: Literal["build"] = "build"
+    base: str
+    base_id: str
+    base_digest: str | None = None  # the base's OCI manifest digest, if it was pulled
+    steps: list[str]  # one summary line per step, never the whole script
+    via: Literal["ssh", "console"]
+    env: list[str]  # names of the variables passed (never their values)
+    banger_version: str
+    built_at: datetime
+
+
+# Registered (and promoted) images have none: banger did not make their files.
+Provenance = Annotated[
+    PullProvenance | BootstrapProvenance | BuildProvenance, Field(discriminator="kind")
+]
+
+
 class Image(Owned):
     id: str
     name: str
@@ -163,12 +218,12 @@ class Image(Owned):
     # admin may change, share or delete it.
     shared: bool = False
     managed: bool
-    kernel: str | None = None
-    files: dict[str, str] = Field(default_factory=dict)
+    kernel: str | None = None  # the managed kernel's name (None: files.kernel_file)
+    files: ImageFiles
     size_bytes: int | None = None
     source: ImageSource
     config: dict[str, Any] = Field(default_factory=dict)
-    provenance: dict[str, Any] = Field(default_factory=dict)
+    provenance: Provenance | None = None
     created_at: datetime
 
 

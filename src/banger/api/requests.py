@@ -9,6 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from banger.names import NAME_PATTERN as _NAME
 
+# The most any size field may ask for, whatever the config says: 16 TiB, the largest ext4
+# with 4 KiB blocks. The daemon's own, lower ceiling is [limits] max_disk_mib.
+_MAX_MIB = 16 << 20
+
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -30,7 +34,7 @@ class ImageRegister(_Request):
     name: str = Field(pattern=_NAME)
     rootfs: str
     kernel_ref: str | None = None
-    kernel: str | None = None
+    kernel_file: str | None = None  # a host kernel file (the CLI's --kernel FILE)
     initrd: str | None = None
     modules: str | None = None
     work_seed: str | None = None
@@ -41,7 +45,7 @@ class ImageBootstrap(_Request):
     name: str = Field(pattern=_NAME)
     kernel_ref: str | None = None
     suite: str = Field(default="bookworm", pattern=r"^[a-z]{2,20}$")
-    free_mib: int | None = Field(default=None, ge=16)
+    free_mib: int | None = Field(default=None, ge=16, le=_MAX_MIB)
     packages: list[str] = Field(default_factory=list)
 
 
@@ -50,8 +54,8 @@ class ImagePull(_Request):
     kernel_ref: str | None = None
     name: str | None = Field(default=None, pattern=_NAME)
     platform: str = Field(default="linux/amd64", pattern=r"^linux/(amd64|arm64)(/v[0-9])?$")
-    size_mib: int | None = Field(default=None, ge=16)
-    free_mib: int | None = Field(default=None, ge=0)
+    size_mib: int | None = Field(default=None, ge=16, le=_MAX_MIB)
+    free_mib: int | None = Field(default=None, ge=0, le=_MAX_MIB)
     insecure: bool = False
     docker_config: str | None = None
 
@@ -61,7 +65,7 @@ class VMCreate(_Request):
     image: str | None = None
     cpus: int | None = Field(default=None, ge=1, le=64)
     memory_mib: int | None = Field(default=None, ge=64, le=1_048_576)
-    disk_size_mib: int | None = Field(default=None, ge=64)
+    disk_size_mib: int | None = Field(default=None, ge=64, le=_MAX_MIB)
     backend: Literal["qemu", "firecracker"] | None = None
     start: bool = True
     wait: bool = False
@@ -102,8 +106,8 @@ class ImageBuild(_Request):
     name: str = Field(pattern=_NAME)
     steps: list[BuildStep] = Field(min_length=1, max_length=1000)
     env: dict[str, str] = Field(default_factory=dict)
-    size_mib: int | None = Field(default=None, ge=16)
-    free_mib: int | None = Field(default=None, ge=0)
+    size_mib: int | None = Field(default=None, ge=16, le=_MAX_MIB)
+    free_mib: int | None = Field(default=None, ge=0, le=_MAX_MIB)
     kernel_ref: str | None = None
     cpus: int | None = Field(default=None, ge=1, le=32)
     memory_mib: int | None = Field(default=None, ge=128, le=1_048_576)

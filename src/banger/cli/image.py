@@ -43,18 +43,21 @@ def register(
     name: str = typer.Option(..., "--name"),
     rootfs: Path = typer.Option(..., "--rootfs", help="ext4 root filesystem image"),
     kernel_ref: str | None = typer.Option(None, "--kernel-ref", help="a managed kernel's name"),
-    kernel: Path | None = typer.Option(None, "--kernel", help="a kernel file (vmlinux/bzImage)"),
+    kernel_file: Path | None = typer.Option(
+        None, "--kernel", help="a kernel file (vmlinux/bzImage)"
+    ),
     initrd: Path | None = typer.Option(None, "--initrd"),
     modules: Path | None = typer.Option(None, "--modules"),
     work_seed: Path | None = typer.Option(None, "--work-seed", help="ext4 seed of the work disk"),
     json: bool = JSON_OPTION,
 ) -> None:
-    """Register host files as an (unmanaged) image; they are checked again at use."""
+    """Register host files as an image: copied into banger's storage, read with your rights
+    (root's stay in place, unmanaged, and are checked again at use)."""
     body = {
         "name": name,
         "rootfs": host_path(rootfs),
         "kernel_ref": kernel_ref,
-        "kernel": host_path(kernel),
+        "kernel_file": host_path(kernel_file),
         "initrd": host_path(initrd),
         "modules": host_path(modules),
         "work_seed": host_path(work_seed),
@@ -125,8 +128,8 @@ def show(ctx: typer.Context, name: str, json: bool = JSON_OPTION) -> None:
             "id": image.id,
             "digest": image.source.digest,
             "platform": image.source.platform,
-            "files": image.files,
-            "provenance": image.provenance or None,
+            "files": image.files.model_dump(mode="json", exclude_none=True),
+            "provenance": image.provenance.model_dump(mode="json") if image.provenance else None,
         }
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from banger import proc
+from banger import proc, ssh_command
 from banger.api.models import VM, VMState
 from banger.config import UserConfig
 from banger.errors import FailedPrecondition
@@ -75,41 +75,20 @@ def pin_host_key(vm: VM) -> Path:
     return known
 
 
-def ssh_argv(vm: VM, key: Path, *, batch: bool, tty: bool | None = None) -> list[str]:
+def _running(vm: VM) -> str:
     if vm.state is not VMState.RUNNING or not vm.ip:
         raise FailedPrecondition(
             f"VM '{vm.name}' is {vm.state}", hint=f"start it: banger vm start {vm.name} --wait"
         )
-    known = pin_host_key(vm)
-    argv = [
-        "ssh",
-        "-i",
-        str(key),
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        f"UserKnownHostsFile={known}",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        f"HostKeyAlias={_alias(vm)}",
-        "-o",
-        "HostKeyAlgorithms=ssh-ed25519",
-        "-o",
-        "ConnectTimeout=15",
-        "-o",
-        "LogLevel=ERROR",
-    ]
-    if batch:
-        argv += ["-o", "BatchMode=yes"]
-    if tty is True:
-        argv.append("-t")
-    elif tty is False:
-        argv.append("-T")
-    return [*argv, f"root@{vm.ip}"]
+    return vm.ip
+
+
+def ssh_argv(vm: VM, key: Path, *, batch: bool, tty: bool | None = None) -> list[str]:
+    ip = _running(vm)
+    return ssh_command.ssh_argv(ip, key, pin_host_key(vm), _alias(vm), batch=batch, tty=tty)
 
 
 def scp_argv(vm: VM, key: Path, src: str, dst: str) -> list[str]:
-    base = ssh_argv(vm, key, batch=True)
-    options = [a for a in base[1:-1] if a not in ("-t", "-T")]
+    _running(vm)
+    options = ssh_command.ssh_options(key, pin_host_key(vm), _alias(vm), batch=True)
     return ["scp", "-q", "-r", *options, src, dst]

@@ -167,16 +167,9 @@ def logs(
     follow: bool = typer.Option(False, "-f", "--follow", help="keep printing while it runs"),
 ) -> None:
     """Print the VM's serial console."""
-    client = state(ctx).client
-    with client._http.stream(
-        "GET", f"/vms/{name}/console", params={"follow": str(follow).lower()}, timeout=None
-    ) as response:
-        if response.is_error:
-            response.read()
-            client._decode(response)
-        for chunk in response.iter_bytes():
-            sys.stdout.buffer.write(chunk)
-            sys.stdout.flush()
+    for chunk in state(ctx).client.console(name, follow=follow):
+        sys.stdout.buffer.write(chunk)
+        sys.stdout.flush()
 
 
 @app.command("ssh", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -103,17 +104,28 @@ class Client:
             "DELETE", path, params={k: v for k, v in params.items() if v is not None}
         )
 
-    def events(self, op_id: str) -> Iterator[OperationEvent]:
-        """Follow an operation's NDJSON stream until it ends."""
+    @contextmanager
+    def _stream(self, path: str, **params: str) -> Iterator[httpx.Response]:
+        """A streamed GET with no read timeout; failures become BangerErrors, as in `request`."""
         try:
             with self._http.stream(
-                "GET", f"/operations/{op_id}/events", timeout=httpx.Timeout(None, connect=5.0)
+                "GET", path, params=params, timeout=httpx.Timeout(None, connect=5.0)
             ) as response:
                 if response.is_error:
                     response.read()
                     self._decode(response)
-                for line in response.iter_lines():
-                    if line.strip():
-                        yield OperationEvent.model_validate_json(line)
+                yield response
         except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
             raise self._unreachable(exc) from None
+
+    def events(self, op_id: str) -> Iterator[OperationEvent]:
+        """Follow an operation's NDJSON stream until it ends."""
+        with self._stream(f"/operations/{op_id}/events") as response:
+            for line in response.iter_lines():
+                if line.strip():
+                    yield OperationEvent.model_validate_json(line)
+
+    def console(self, vm: str, *, follow: bool = False) -> Iterator[bytes]:
+        """A VM's serial console as it comes; with `follow`, until the VM stops."""
+        with self._stream(f"/vms/{vm}/console", follow=str(follow).lower()) as response:
+            yield from response.iter_bytes()

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from ipaddress import IPv4Network
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
+
+from banger.errors import InvalidArgument
+from banger.network.config import check_interface_name, check_nft_table_name, check_subnet
+
+T = TypeVar("T")
 
 DEFAULT_DAEMON_CONFIG = Path("/etc/banger/config.toml")
 DEFAULT_SOCKET = Path("/run/banger/bangerd.sock")
@@ -24,18 +31,35 @@ def _absolute(value: Path | None) -> Path | None:
     return value
 
 
+def _network_rule(check: Callable[[T], T], value: T) -> T:
+    """Apply one of banger.network's own checks, so a config file is refused exactly when
+    the network would refuse it; as a ValueError, so the loader names the key and file."""
+    try:
+        return check(value)
+    except InvalidArgument as exc:
+        raise ValueError(exc.message) from None
+
+
 class NetworkSettings(_Strict):
-    bridge: str = Field(default="banger0", pattern=r"^[A-Za-z0-9_.-]{1,15}$")
+    bridge: str = "banger0"
     subnet: IPv4Network = IPv4Network("10.77.0.0/24")
-    nft_table: str = Field(default="banger", pattern=r"^[A-Za-z0-9_]{1,32}$")
+    nft_table: str = "banger"
     dns: list[str] = Field(default_factory=list)
+
+    @field_validator("bridge")
+    @classmethod
+    def _bridge(cls, value: str) -> str:
+        return _network_rule(partial(check_interface_name, what="bridge"), value)
 
     @field_validator("subnet")
     @classmethod
     def _room_for_vms(cls, value: IPv4Network) -> IPv4Network:
-        if value.prefixlen > 29:
-            raise ValueError("needs at least a /29 so VMs get addresses")
-        return value
+        return _network_rule(check_subnet, value)
+
+    @field_validator("nft_table")
+    @classmethod
+    def _table(cls, value: str) -> str:
+        return _network_rule(check_nft_table_name, value)
 
 
 class ImageSettings(_Strict):
@@ -58,6 +82,22 @@ class BootSettings(_Strict):
     kvm_probe_seconds: float = Field(default=8, ge=1, le=120)
 
 
+class LimitSettings(_Strict):
+    """Ceilings on what guests, images and requests can make the daemon hold in memory or
+    on disk (docs/config.md, "[limits]")."""
+
+    # Per console log (a VM's or a builder's): past it the oldest output is dropped.
+    console_log_bytes: int = Field(default=8 << 20, ge=64 << 10, le=1 << 30)
+    # Per operation: the first fifth and the last four fifths of this many lines are kept.
+    operation_log_lines: int = Field(default=10_000, ge=100, le=1_000_000)
+    # Any disk a request sizes (--disk-size, --size, --free), in MiB.
+    max_disk_mib: int = Field(default=256 << 10, ge=64, le=16 << 20)
+    max_memory_mib: int = Field(default=32 << 10, ge=64, le=1 << 20)
+    max_cpus: int = Field(default=16, ge=1, le=64)
+    # Any request body (FastAPI holds a JSON body whole in memory to validate it).
+    max_request_bytes: int = Field(default=64 << 20, ge=1 << 20, le=1 << 30)
+
+
 class DaemonConfig(_Strict):
     state_dir: Path = DEFAULT_STATE_DIR
     socket_path: Path = DEFAULT_SOCKET
@@ -78,6 +118,7 @@ class DaemonConfig(_Strict):
     images: ImageSettings = ImageSettings()
     oci: OciSettings = OciSettings()
     boot: BootSettings = BootSettings()
+    limits: LimitSettings = LimitSettings()
 
     _abs_state = field_validator("state_dir", "socket_path", "firecracker_bin")(_absolute)
 

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from banger import __version__
 from banger.api import API_PREFIX
 from banger.api.validation import error_line
+from banger.daemon.body_limit import BodyLimit
 from banger.daemon.routes import all_routers
 from banger.daemon.services import Services
 from banger.errors import BangerError
@@ -23,6 +24,7 @@ def create_app(services: Services) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
+    app.add_middleware(BodyLimit, max_bytes=services.config.limits.max_request_bytes)
 
     @app.exception_handler(BangerError)
     async def _banger_error(_: Request, exc: BangerError) -> JSONResponse:

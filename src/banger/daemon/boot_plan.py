@@ -1,11 +1,12 @@
 """Booting a guest as one list of named steps, shared by VMs and image builders.
 
 Like firecracker-go-sdk's handler lists: `vm create` and `image build` run the same steps
-(network → lease → tap → guest settings → spec → start); what differs between them is
-data in the `GuestBoot` (lease owner, drives, kernel arguments, guest settings extras),
-not a second copy of the sequence. Each step registers its undo on the caller's ExitStack
-the moment its resource exists, so a failure anywhere unwinds exactly what was acquired,
-in reverse, once. Readiness (sshd, or the builder's steps) is the caller's business.
+(network → lease → tap → port guard → guest settings → spec → start); what differs between
+them is data in the `GuestBoot` (lease owner, network peers, drives, kernel arguments, guest
+settings extras), not a second copy of the sequence. Each step registers its undo on the
+caller's ExitStack the moment its resource exists, so a failure anywhere unwinds exactly
+what was acquired, in reverse, once. Readiness (sshd, or the builder's steps) is the
+caller's business.
 """
 
 from __future__ import annotations
@@ -20,16 +21,20 @@ from banger.daemon.boot_set import BootSet
 from banger.daemon.leases import Leases
 from banger.disks import debugfs
 from banger.errors import BangerError
-from banger.guest import GuestSettings, kernel_cmdline, render_guest_files
+from banger.guest import GuestSettings, console_log, kernel_cmdline, render_guest_files
 from banger.guest.render import HOST_BUSYBOX
 from banger.network import (
+    GuardedPort,
     NetworkConfig,
     create_tap,
     delete_tap,
     ensure_bridge,
+    ensure_guard,
     ensure_nat,
+    guard_port,
     host_dns_servers,
     tap_name,
+    unguard_port,
 )
 from banger.ops.reporter import Reporter
 from banger.vmm import Backend, Drive, NetIf, VMHandle, VMSpec
@@ -59,6 +64,8 @@ class GuestBoot:
     work_drive_id: str | None = None  # the drive the guest mounts at /work, if any
     guest_extra: dict[str, str] = field(default_factory=dict)
     cmdline_extra: tuple[str, ...] = ()
+    # Whose VMs this guest may reach on the bridge (their owner uid); None: no other VM.
+    network_peers_of: int | None = None
 
 
 @dataclass
@@ -105,6 +112,7 @@ def run_steps(
 def _network(run: BootRun) -> None:
     ensure_bridge(run.net)  # ip link add NAME type bridge; ip addr add GW/PREFIX dev NAME
     ensure_nat(run.net)  # nft -f - (table ip banger { postrouting masquerade ... })
+    ensure_guard(run.net)  # nft -f - (table bridge banger: anti-spoofing, owner isolation)
 
 
 def _lease(run: BootRun) -> Callable[[], None]:
@@ -117,6 +125,15 @@ def _tap(run: BootRun) -> Callable[[], None]:
     create_tap(tap, run.net.bridge)  # ip tuntap add dev TAP mode tap; ip link set TAP master BR up
     run.state.tap = tap
     return lambda: delete_tap(tap)  # ip link del TAP
+
+
+def _port_guard(run: BootRun) -> Callable[[], None]:
+    tap, ip = run.state.tap, run.state.ip
+    if tap is None or ip is None:
+        raise BangerError("the port guard needs a tap and a lease", code="internal")
+    port = GuardedPort(tap=tap, mac=run.guest.mac, ip=ip, owner=run.guest.network_peers_of)
+    guard_port(run.net, port)  # nft add element bridge banger ports { TAP . MAC . IP } ...
+    return lambda: unguard_port(run.net, tap)  # nft delete element ... (gone already is fine)
 
 
 def _drives(run: BootRun) -> list[Drive]:
@@ -175,7 +192,7 @@ def _start(run: BootRun) -> Callable[[], None]:
     spec = run.state.spec
     if spec is None:
         raise BangerError("start needs a spec", code="internal")
-    spec.console_log.unlink(missing_ok=True)  # a fresh console per boot
+    console_log.remove(spec.console_log)  # a fresh console per boot (and its trim count)
     handle = run.backend.start(spec)
     run.state.handle = handle
     return lambda: run.backend.kill(handle)  # a no-op once the VMM exited by itself
@@ -187,6 +204,7 @@ def boot_steps(backend_name: str) -> list[Step]:
         Step("network", _network),
         Step("lease an address", _lease),
         Step("tap", _tap),
+        Step("port guard", _port_guard),
         Step("guest settings", _guest_settings),
         Step("VM spec", _spec),
         Step(f"start {backend_name}", _start),

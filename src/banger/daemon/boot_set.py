@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from banger.api.models import Image, Kernel
+from banger.errors import FailedPrecondition
 from banger.vmm import KernelCaps
 
 
@@ -25,7 +26,13 @@ def managed_kernel_file(kernel: Kernel, backend: str) -> Path:
 def kernel_file(image: Image, kernel: Kernel | None, backend: str) -> Path:
     """The file a backend boots for an image: its managed kernel's, else its own."""
     if kernel is None:
-        return Path(image.files["kernel"])
+        if image.files.kernel_file is None:
+            # Only a record edited by hand gets here: register demands one or the other.
+            raise FailedPrecondition(
+                f"image '{image.name}' names neither a managed kernel nor a kernel file",
+                hint="register it again with --kernel-ref NAME or --kernel FILE",
+            )
+        return image.files.kernel_file
     return managed_kernel_file(kernel, backend)
 
 
@@ -44,7 +51,7 @@ def boot_set(image: Image, kernel: Kernel | None, backend: str) -> BootSet:
                 virtio_mmio=kernel.features.get("virtio_mmio", "absent"),
             )  # type: ignore[arg-type]
         return BootSet(path, files.get("initrd"), caps)
-    initrd = Path(image.files["initrd"]) if "initrd" in image.files else None
+    initrd = image.files.initrd
     with path.open("rb") as f:
         is_elf = f.read(4) == b"\x7fELF"
     caps = KernelCaps(

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from banger import proc
+from banger import proc, ssh_command
 from banger.disks import debugfs
 from banger.errors import (
     BangerError,
@@ -29,15 +29,19 @@ from banger.errors import (
 from banger.guest import GuestFile
 from banger.guest.boot_watch import ConsoleWatch, Phase
 from banger.guest.ready import wait_for_ssh
+from banger.guest.sshd import SSHD_PATHS, has_sshd
 from banger.images.build_console import Event, Transcript
 from banger.images.build_disk import GUEST_BUSYBOX, GUEST_MOUNT, sh_quote
 from banger.ops.manager import OperationReporter
 from banger.ops.reporter import is_cancelled
+from banger.store.layout import BuilderDir
 from banger.vmm import Backend, ProcessState, VMHandle
 
-SSHD_PATHS = ("/usr/sbin/sshd", "/usr/bin/sshd")
 HOST_ALIAS = "banger-builder"
 MACHINE_ID = "/etc/machine-id"
+# A machine-id is 32 hex digits and a newline; anything much larger is not one, and the
+# base image is untrusted (a sparse file may claim gigabytes): refuse it, never read it.
+MACHINE_ID_MAX_BYTES = 4096
 SHUTDOWN_SECONDS = 60.0
 # A TCG boot to sshd takes ~25 s here; a base whose sshd never comes up should fail in
 # minutes, not at the end of the whole build timeout.
@@ -50,14 +54,15 @@ Via = Literal["ssh", "console"]
 
 
 def base_has_sshd(rootfs: Path) -> bool:
-    """True if the base image ships an sshd binary (looked up without mounting it)."""
-    for path in SSHD_PATHS:
+    """True if the base image ships an OpenSSH sshd (looked up without mounting it)."""
+
+    def file_type(path: str) -> str | None:
         try:
-            if debugfs.stat(rootfs, path).type in ("regular", "symlink"):
-                return True
+            return debugfs.stat(rootfs, path).type
         except (NotFound, CommandFailed):
-            continue
-    return False
+            return None
+
+    return has_sshd(file_type)
 
 
 def choose_via(requested: str, rootfs: Path, base_name: str) -> Via:
@@ -75,12 +80,15 @@ def choose_via(requested: str, rootfs: Path, base_name: str) -> Via:
 
 
 def save_machine_id(root: Path) -> GuestFile | None:
-    """The base's /etc/machine-id as it is before the builder's init may fill it in."""
+    """The base's /etc/machine-id as it is before the builder's init may fill it in.
+
+    One larger than MACHINE_ID_MAX_BYTES fails the build (InvalidArgument naming the file).
+    """
     try:
         info = debugfs.stat(root, MACHINE_ID)
         if info.type != "regular":
             return None
-        content = debugfs.read_file(root, MACHINE_ID)
+        content = debugfs.read_file(root, MACHINE_ID, max_bytes=MACHINE_ID_MAX_BYTES)
     except (NotFound, CommandFailed):
         return None
     return GuestFile(MACHINE_ID, content, info.mode, info.uid, info.gid)
@@ -92,35 +100,9 @@ def restore_machine_id(root: Path, saved: GuestFile | None) -> None:
 
 
 def _ssh_argv(ip: str, key: Path, known_hosts: Path) -> list[str]:
-    return [
-        "ssh",
-        "-F",
-        "/dev/null",  # root's own ssh config must not change how the daemon connects
-        "-i",
-        str(key),
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        f"UserKnownHostsFile={known_hosts}",
-        "-o",
-        "StrictHostKeyChecking=yes",
-        "-o",
-        f"HostKeyAlias={HOST_ALIAS}",
-        "-o",
-        "HostKeyAlgorithms=ssh-ed25519",
-        "-o",
-        "ConnectTimeout=15",
-        "-o",
-        "ServerAliveInterval=15",
-        "-o",
-        "ServerAliveCountMax=8",
-        "-o",
-        "LogLevel=ERROR",
-        "-T",
-        f"root@{ip}",
-    ]
+    return ssh_command.ssh_argv(
+        ip, key, known_hosts, HOST_ALIAS, batch=True, tty=False, ignore_user_config=True
+    )
 
 
 def runner_command(build_device: str) -> str:
@@ -179,7 +161,7 @@ def run_over_ssh(
             f"the builder's sshd never answered: {exc.message}",
             hint="the base's sshd may be broken or disabled; build with --via console",
         ) from None
-    known_hosts = client_key.with_name("known_hosts")
+    known_hosts = BuilderDir(client_key.parent).known_hosts
     known_hosts.write_text(f"{HOST_ALIAS} {' '.join(host_key_public.split()[:2])}\n")
     ssh = _ssh_argv(ip, client_key, known_hosts)
 

@@ -179,6 +179,13 @@ def _follow(
                 _report(plan, event, reporter)
             if not exited:
                 break  # read the rest on the next round; once exited, read it all now
+        if watch.skipped:
+            raise Unavailable(
+                f"the builder printed faster than its console could be followed: "
+                f"{watch.skipped} bytes were trimmed unread, so the steps' results are lost",
+                hint="print less on the console (redirect a step's output to a file), or "
+                "raise [limits] console_log_bytes in /etc/banger/config.toml",
+            )
         if watch.phase is Phase.KERNEL:
             _check_boot(watch, exited, reporter)
         if exited:

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from banger import __version__
-from banger.api.models import Image, ImageSource, Operation
+from banger.api.models import BuildProvenance, Image, ImageSource, Operation
 from banger.api.requests import BuildStep, ImageBuild
 from banger.daemon import build_ssh
 from banger.daemon.boot_set import BootSet, boot_set, probe_kernel
-from banger.daemon.build_vm import BuilderPlan, run_builder
+from banger.daemon.build_vm import BUILDER_LEASE_PREFIX, BuilderPlan, run_builder
+from banger.daemon.image_copy import require_trusted_files
 from banger.daemon.images import ROOTFS, ImageService
 from banger.daemon.owners import Actor
 from banger.daemon.vm_boot import Booter
@@ -33,10 +34,13 @@ from banger.daemon.vm_host import HostPolicy
 from banger.disks import ext4
 from banger.disks.clone import clone_disk
 from banger.errors import BangerError, InvalidArgument, StepFailed
+from banger.hostfiles import Caller, fetcher
 from banger.images import bootset
 from banger.images.build_console import Transcript
 from banger.images.build_disk import DiskStep, make_build_disk, summarize
 from banger.ops.manager import OperationReporter
+from banger.store import StateLayout
+from banger.store.layout import BuilderDir
 from banger.vmm import Backend
 
 MIB = 2**20
@@ -44,16 +48,22 @@ MIB = 2**20
 # the extra bytes of a sparse file cost nothing until written.
 BUILD_HEADROOM_BYTES = 4096 * MIB
 MIN_BUILDER_MEMORY_MIB = 512
+# One --copy source (a file or a whole directory): staged on the host, then on the build
+# disk.
+COPY_MAX_BYTES = 8192 * MIB
 
 
 def disk_steps(steps: list[BuildStep]) -> list[DiskStep]:
-    """API steps → build-disk steps; copy sources must exist now, not halfway through."""
+    """API steps → build-disk steps. A copy source is only checked to be an absolute path
+    here: the daemon never looks at it with its own rights (that would tell a member
+    whether root's files exist); it is read as the caller when the build disk is made,
+    the first thing the build does."""
     converted = []
     for index, step in enumerate(steps, start=1):
         src = Path(step.src) if step.src else None
-        if step.kind == "copy" and (src is None or not (src.is_file() or src.is_dir())):
+        if step.kind == "copy" and (src is None or not src.is_absolute() or not src.name):
             raise InvalidArgument(
-                f"copy step {index}: {step.src} is not an existing file or directory",
+                f"copy step {index}: {step.src} is not an absolute path to a file or directory",
                 hint="give an existing host path as SRC in --copy SRC:DST",
             )
         converted.append(DiskStep(step.kind, step.text, step.name, src, step.dst))
@@ -115,38 +125,45 @@ class BuildJob:
     backend: Backend
     boot: BootSet
     via: build_ssh.Via
+    caller: Caller  # whose rights copy sources are read with
 
 
-def provenance(job: BuildJob) -> dict[str, Any]:
+def provenance(job: BuildJob) -> BuildProvenance:
     """What a built image records about how it was made."""
-    return {
-        "base": job.base.name,
-        "base_id": job.base.id,
-        "base_digest": job.base.source.digest,
-        "steps": job.summaries,
-        "via": job.via,
-        "env": sorted(job.req.env),
-        "banger_version": __version__,
-        "built_at": datetime.now(UTC).isoformat(),
-    }
+    return BuildProvenance(
+        base=job.base.name,
+        base_id=job.base.id,
+        base_digest=job.base.source.digest,
+        steps=job.summaries,
+        via=job.via,
+        env=sorted(job.req.env),
+        banger_version=__version__,
+        built_at=datetime.now(UTC),
+    )
 
 
 class BuildService:
     def __init__(
         self,
+        layout: StateLayout,
         images: ImageService,
         booter: Booter,
         host: HostPolicy,
         clone_strategy: str,
         defaults: tuple[int, int],
     ) -> None:
-        self.images, self.booter, self.host = images, booter, host
+        self.layout, self.images, self.booter, self.host = layout, images, booter, host
         self.clone_strategy = clone_strategy
         self.default_cpus, self.default_memory = defaults
 
-    def start_build(self, req: ImageBuild, actor: Actor) -> Operation:
+    def release_interrupted(self) -> None:
+        """At start-up: no build survives a restart; give back what its builder held."""
+        self.booter.release_leases(BUILDER_LEASE_PREFIX)
+
+    def start_build(self, req: ImageBuild, actor: Actor, caller: Caller) -> Operation:
         """Check everything that can be checked up front, then run `_build` as an operation."""
         base = self.images.find(req.from_image, actor)
+        require_trusted_files(base)  # root reads an unmanaged base only if root registered it
         self.images.ensure_free(req.name, actor)
         # Without --kernel-ref the base boots with its own kernel, as a VM of it would.
         kernel = self.images.kernel_of(base) if req.kernel_ref is None else None
@@ -155,7 +172,7 @@ class BuildService:
         steps = disk_steps(req.steps)
         kvm_kernel = probe_kernel(base, kernel)
         backend = self.host.backend(None, kvm_kernel)
-        base_rootfs = Path(base.files["rootfs"])
+        base_rootfs = base.files.rootfs
         bootset.validate_rootfs(base_rootfs)
         job = BuildJob(
             req=req,
@@ -166,16 +183,10 @@ class BuildService:
             backend=backend,
             boot=boot_set(base, kernel, backend.name),
             via=build_ssh.choose_via(req.via, base_rootfs, base.name),
+            caller=caller,
         )
         build = functools.partial(self._build, job)
-        return self.images.ops.start(
-            "image.build",
-            req.name,
-            lambda r: self.images.create_managed(
-                "image.build", req.name, kernel, r, build, actor.uid
-            ),
-            owner_uid=actor.uid,
-        )
+        return self.images.start_managed("image.build", req.name, kernel, build, actor.uid)
 
     def _build(
         self, job: BuildJob, staging: Path, reporter: OperationReporter
@@ -183,14 +194,15 @@ class BuildService:
         """Boot a builder on a private clone of the base, run the steps, stage the result."""
         req = job.req
         accel = self.host.accel(reporter, job.kvm_kernel)
-        builder = self.images.layout.builder(f"build-{secrets.token_hex(6)}")
+        builder = self.layout.builder(secrets.token_hex(6))
         with contextlib.ExitStack() as undo:
             builder.path.mkdir(mode=0o700)
             undo.callback(shutil.rmtree, builder.path, ignore_errors=True)
             root = self._clone_base(job.base, builder.path, req, reporter)
             reporter.stage("build disk")
             nonce = secrets.token_hex(8)
-            make_build_disk(builder.build_disk, builder.path, job.steps, req.env, nonce)
+            fetch = fetcher(job.caller, "--copy source", COPY_MAX_BYTES)
+            make_build_disk(builder.build_disk, builder.path, job.steps, req.env, nonce, fetch)
             plan = BuilderPlan(
                 builder_id=builder.path.name,
                 builder_dir=builder.path,
@@ -222,9 +234,9 @@ class BuildService:
         self, base: Image, builder_dir: Path, req: ImageBuild, reporter: OperationReporter
     ) -> Path:
         """A private copy of the base rootfs with room for the steps (the base is untouched)."""
-        rootfs = Path(base.files["rootfs"])
+        rootfs = base.files.rootfs
         reporter.stage(f"clone {base.name}")
-        root = builder_dir / "root.ext4"
+        root = BuilderDir(builder_dir).root_disk
         strategy = choose_strategy(self.clone_strategy, builder_dir.parent)
         clone_disk(rootfs, root, strategy, reporter=reporter)
         target = rootfs.stat().st_size + BUILD_HEADROOM_BYTES

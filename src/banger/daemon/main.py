@@ -9,6 +9,7 @@ from pathlib import Path
 
 from banger.config import load_daemon_config
 from banger.daemon.app import create_app
+from banger.daemon.memory import limit_arenas
 from banger.daemon.server import serve
 from banger.daemon.services import build_services
 from banger.errors import BangerError
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
             level=config.log_level.upper(),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
+        limit_arenas()
         services = build_services(config)
         try:
             services.start()

@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
-from banger.api.models import ImageSource, Operation
+from banger.api.models import ImageSource, Operation, PullProvenance
 from banger.api.requests import ImagePull
+from banger.daemon.docker_auth import docker_config_as
 from banger.daemon.images import ROOTFS, ImageService
+from banger.daemon.memory import give_back
 from banger.daemon.owners import Actor
-from banger.oci import BlobEntry, ReplayLimits, cache_list, cache_prune, parse_reference, pull_image
+from banger.hostfiles import Caller
+from banger.oci import (
+    BlobEntry,
+    PulledImage,
+    ReplayLimits,
+    cache_list,
+    cache_prune,
+    parse_reference,
+    pull_image,
+)
+from banger.oci.pull import DEFAULT_RAM_DIR
 from banger.ops.manager import OperationReporter
 
 
@@ -25,25 +38,39 @@ def default_name(repository: str, tag: str | None) -> str:
 
 class PullService:
     def __init__(
-        self, images: ImageService, cache_dir: Path, insecure: list[str], limits: ReplayLimits
+        self,
+        images: ImageService,
+        cache_dir: Path,
+        insecure: list[str],
+        limits: ReplayLimits,
+        *,
+        ram_dir: Path | None = DEFAULT_RAM_DIR,
     ) -> None:
+        """ram_dir: where layers are replayed when they fit in RAM (None: on disk only)."""
         self.images, self.cache_dir, self.insecure, self.limits = (
             images,
             cache_dir,
             insecure,
             limits,
         )
+        self.ram_dir = ram_dir
+        # One pull unpacks at a time: unpacking is where a pull's memory peaks (a hostile
+        # layer stays under the daemon's bound alone, not three at once). Downloads overlap.
+        self.unpack_slots = threading.BoundedSemaphore(1)
 
-    def start_pull(self, req: ImagePull, actor: Actor) -> Operation:
+    def start_pull(self, req: ImagePull, actor: Actor, caller: Caller) -> Operation:
         ref = parse_reference(req.ref)
         name = req.name or default_name(ref.repository, ref.tag)
         self.images.ensure_free(name, actor)
         kernel = self.images.resolve_kernel(req.kernel_ref, actor)
         insecure = [*self.insecure, ref.registry] if req.insecure else list(self.insecure)
-        docker_config = Path(req.docker_config) if req.docker_config else None
 
         def build(staging: Path, reporter: OperationReporter) -> tuple[ImageSource, dict[str, Any]]:
-            pulled = pull_image(
+            # Read as the caller when the pull starts (no config: anonymous, never root's).
+            docker_config = (
+                docker_config_as(caller, req.docker_config) if req.docker_config else None
+            )
+            pulled = self._pull(
                 req.ref,
                 out_ext4=staging / ROOTFS,
                 cache_dir=self.cache_dir,
@@ -55,6 +82,8 @@ class PullService:
                 insecure_registries=insecure,
                 docker_config=docker_config,
                 limits=self.limits,
+                ram_dir=self.ram_dir,
+                unpack_slots=self.unpack_slots,
             )
             shutil.rmtree(staging / "work", ignore_errors=True)
             reporter.log(
@@ -74,24 +103,26 @@ class PullService:
                 digest=pulled.manifest_digest,
                 platform=pulled.platform,
             )
-            provenance = {
-                "has_sshd": pulled.has_sshd,
-                "layers": pulled.layers,
-                "config_digest": pulled.config_digest,
-                "downloaded_layers": pulled.downloaded_layers,
-                "cached_layers": pulled.cached_layers,
-            }
+            provenance = PullProvenance(
+                has_sshd=pulled.has_sshd,
+                layers=pulled.layers,
+                config_digest=pulled.config_digest,
+                downloaded_layers=pulled.downloaded_layers,
+                cached_layers=pulled.cached_layers,
+            )
             return source, {
                 "config": pulled.config.model_dump(mode="json"),
                 "provenance": provenance,
             }
 
-        return self.images.ops.start(
-            "image.pull",
-            name,
-            lambda r: self.images.create_managed("image.pull", name, kernel, r, build, actor.uid),
-            owner_uid=actor.uid,
-        )
+        return self.images.start_managed("image.pull", name, kernel, build, actor.uid)
+
+    @staticmethod
+    def _pull(ref: str, **options: Any) -> PulledImage:
+        try:
+            return pull_image(ref, **options)
+        finally:
+            give_back()  # the replayed tree's pages, before the next pull peaks
 
     def cache_entries(self) -> list[BlobEntry]:
         return cache_list(self.cache_dir)
@@ -99,8 +130,9 @@ class PullService:
     def prune(self) -> int:
         """Drop cached blobs and built rootfs that no existing image came from."""
         keep: set[str] = set()
-        for image in self.images.images.list():
-            keep.update(image.provenance.get("layers", []))
+        for image in self.images.all_images():
+            if isinstance(image.provenance, PullProvenance):
+                keep.update(image.provenance.layers)
             if image.source.kind == "pull" and image.source.digest:
                 keep.add(image.source.digest)
         return cache_prune(self.cache_dir, keep)

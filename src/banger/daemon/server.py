@@ -6,8 +6,10 @@ import contextlib
 import errno
 import logging
 import os
+import signal
 import socket
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
@@ -67,7 +69,20 @@ def bind_socket(path: Path, group: str) -> socket.socket:
     return sock
 
 
+def _exit_cleanly(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def serve(app: FastAPI, socket_path: Path, group: str, log_level: str) -> None:
+    """Serve until SIGTERM/SIGINT, then return through the callers' cleanups.
+
+    uvicorn re-raises the signal that stopped it once it has shut down; with the default
+    handlers that kills the process on the spot and no caller's `finally` runs (the
+    services' close: monitor threads, the database, the RAM scratch). Our handlers turn
+    that re-raise into SystemExit instead.
+    """
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_cleanly)
     sock = bind_socket(socket_path, group)
     config = uvicorn.Config(
         app,

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from banger.config.models import DaemonConfig
 from banger.daemon.builds import BuildService
+from banger.daemon.console_trim import ConsoleTrimmer
 from banger.daemon.images import ImageService
 from banger.daemon.kernels import KernelService
 from banger.daemon.leases import Leases
+from banger.daemon.leftovers import clean_at_start, ram_scratch_dir, release_ram_scratch
 from banger.daemon.pull import PullService
 from banger.daemon.vm_boot import Booter
 from banger.daemon.vm_host import HostPolicy
@@ -20,6 +23,7 @@ from banger.guest.boot_watch import StallLimits
 from banger.network import NetworkConfig
 from banger.oci import ReplayLimits
 from banger.ops.manager import OperationManager
+from banger.ops.oplog import LogLimits
 from banger.store import Database, ImageStore, KernelStore, OperationStore, StateLayout, VMStore
 
 log = logging.getLogger("banger.daemon")
@@ -40,22 +44,32 @@ class Services:
     pull_service: PullService
     build_service: BuildService
     monitor: Monitor
+    console_trimmer: ConsoleTrimmer
 
     def start(self) -> None:
         """Bring host state in line with the records, then watch running VMMs."""
         reconcile(self.vm_service)
+        self.build_service.release_interrupted()
         self.monitor.start()
+        self.console_trimmer.start()
 
     def close(self) -> None:
+        self.console_trimmer.stop()
         self.monitor.stop()
         self.db.close()
+        release_ram_scratch(self.pull_service.ram_dir)
 
 
 def build_services(config: DaemonConfig) -> Services:
     layout = StateLayout(config.state_dir)
     layout.ensure()
+    ram_dir = clean_at_start(layout, ram_scratch_dir(layout.root))
     db = Database(layout.db)
-    ops = OperationManager(OperationStore(db), config.operation_retention_days)
+    ops = OperationManager(
+        OperationStore(db),
+        config.operation_retention_days,
+        LogLimits.of_total(config.limits.operation_log_lines),
+    )
     kernels, images, vms = KernelStore(db), ImageStore(db), VMStore(db)
     image_service = ImageService(
         layout, images, kernels, vms, ops, config.images.free_space_mib, config.images.debian_mirror
@@ -107,16 +121,9 @@ def build_services(config: DaemonConfig) -> Services:
         kernel_service=KernelService(layout, kernels, images, ops),
         image_service=image_service,
         vm_service=vm_service,
-        pull_service=PullService(
-            image_service,
-            layout.cache,
-            list(config.oci.insecure_registries),
-            ReplayLimits(
-                max_entries=config.oci.max_layer_entries,
-                max_total_bytes=config.oci.max_uncompressed_gib * 2**30,
-            ),
-        ),
+        pull_service=_pull_service(config, layout, image_service, ram_dir),
         build_service=BuildService(
+            layout,
             image_service,
             booter,
             host,
@@ -124,4 +131,17 @@ def build_services(config: DaemonConfig) -> Services:
             (config.default_cpus, config.default_memory_mib),
         ),
         monitor=monitor,
+        console_trimmer=ConsoleTrimmer(layout, config.limits.console_log_bytes),
+    )
+
+
+def _pull_service(
+    config: DaemonConfig, layout: StateLayout, images: ImageService, ram_dir: Path | None
+) -> PullService:
+    limits = ReplayLimits(
+        max_entries=config.oci.max_layer_entries,
+        max_total_bytes=config.oci.max_uncompressed_gib * 2**30,
+    )
+    return PullService(
+        images, layout.cache, list(config.oci.insecure_registries), limits, ram_dir=ram_dir
     )

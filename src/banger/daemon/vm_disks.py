@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from banger.api.models import Image
+from banger.daemon.image_copy import require_trusted_files
 from banger.disks import ext4
 from banger.disks.clone import CloneStrategy, clone_disk, detect_strategy
 from banger.errors import InvalidArgument
@@ -24,7 +25,10 @@ def provision_disks(
     image: Image, vm_dir: VMDir, strategy: CloneStrategy, disk_size: int | None, reporter: Reporter
 ) -> tuple[int, bool]:
     """Clone the image's rootfs (and work seed) into vm_dir; return (root size, has work)."""
-    rootfs = Path(image.files["rootfs"])
+    # An unmanaged image's files are root's (members' registrations are copied into
+    # images/<id>/, daemon/image_copy.py): root reads only what root registered.
+    require_trusted_files(image)
+    rootfs = image.files.rootfs
     bootset.validate_rootfs(rootfs)  # unmanaged images are checked again at use
     if disk_size is not None and disk_size < rootfs.stat().st_size:
         raise InvalidArgument(
@@ -38,11 +42,11 @@ def provision_disks(
     if disk_size is not None and disk_size > root.stat().st_size:
         reporter.stage("grow disk")
         ext4.grow(root, disk_size)
-    seed = image.files.get("work_seed")
-    if seed:
-        bootset.validate_rootfs(Path(seed))
-        clone_disk(Path(seed), vm_dir.work_disk, strategy, reporter=reporter)
-    return root.stat().st_size, bool(seed)
+    seed = image.files.work_seed
+    if seed is not None:
+        bootset.validate_rootfs(seed)
+        clone_disk(seed, vm_dir.work_disk, strategy, reporter=reporter)
+    return root.stat().st_size, seed is not None
 
 
 def remove_vm_dir(vm_dir: Path) -> None:

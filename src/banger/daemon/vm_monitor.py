@@ -6,10 +6,8 @@ import logging
 import threading
 
 from banger.api.models import VMState
-from banger.daemon.build_vm import BUILDER_LEASE_PREFIX
 from banger.daemon.vms import VMService
 from banger.network import delete_tap, list_banger_taps, tap_name
-from banger.vmm import ProcessState
 
 log = logging.getLogger("banger.daemon.vms")
 POLL_SECONDS = 1.0
@@ -17,26 +15,24 @@ POLL_SECONDS = 1.0
 
 def reconcile(vms: VMService) -> None:
     """At start-up: reattach VMs whose VMM still runs; release what the dead ones held."""
-    for vm in vms.vms.list():
+    for vm in vms.all_vms():
         handle = vms.handle(vm)
         if vm.is_active and handle is not None:
-            backend = vms.host.backend(handle.backend)
-            if backend.reattach(handle):
+            if vms.reattach(handle):
                 log.info("reattached VM %s (pid %d)", vm.name, handle.pid)
                 continue
             vms.mark_dead(vm, "the VMM exited while the daemon was down")
         elif vm.state is not VMState.STOPPED:
             vms.mark_dead(vm, "interrupted by a daemon restart")
-    # No build survives a restart: give back what interrupted builders held.
-    for owner in vms.booter.leases.owners(BUILDER_LEASE_PREFIX):
-        delete_tap(tap_name(owner.removeprefix(BUILDER_LEASE_PREFIX)))
-        vms.booter.leases.release(owner)
     # A tap no running VM owns is a leak from a crash mid-create: remove it.
-    owned = {tap_name(vm.id) for vm in vms.vms.list() if vm.state is VMState.RUNNING}
-    known = {tap_name(vm.id) for vm in vms.vms.list()}
+    records = vms.all_vms()
+    owned = {tap_name(vm.id) for vm in records if vm.state is VMState.RUNNING}
+    known = {tap_name(vm.id) for vm in records}
     for tap in list_banger_taps():
         if tap in known and tap not in owned:
             delete_tap(tap)
+    # Guard elements for exactly the running VMs: those of dead VMs and builders go.
+    vms.booter.reconcile_guards([vm for vm in records if vm.state is VMState.RUNNING])
 
 
 class Monitor:
@@ -62,18 +58,6 @@ class Monitor:
                 log.exception("VM monitor pass failed")
 
     def check_once(self) -> None:
-        for vm in self.vms.vms.list():
-            if vm.state is not VMState.RUNNING:
-                continue
-            lock = self.vms.lock(vm.id)
-            if not lock.acquire(blocking=False):
-                continue  # a lifecycle verb is working on it
-            try:
-                current = self.vms.vms.get(vm.id)
-                handle = self.vms.handle(current) if current else None
-                if current is None or current.state is not VMState.RUNNING or handle is None:
-                    continue
-                if self.vms.host.backend(handle.backend).status(handle) is not ProcessState.RUNNING:
-                    self.vms.mark_dead(current, "the VMM process exited unexpectedly")
-            finally:
-                lock.release()
+        for vm in self.vms.all_vms():
+            if vm.state is VMState.RUNNING:
+                self.vms.notice_dead_vmm(vm.id)

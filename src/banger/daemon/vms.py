@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from banger.api.models import VM, Image, Operation, VMState
+from banger.api.models import VM, Image, Operation, PullProvenance, VMState
 from banger.api.requests import VMCreate
 from banger.daemon.boot_set import boot_set, managed_kernel_file, probe_kernel
 from banger.daemon.images import ImageService
@@ -22,6 +22,7 @@ from banger.daemon.scoped import Scoped
 from banger.daemon.vm_boot import Booter
 from banger.daemon.vm_disks import choose_strategy, provision_disks, remove_vm_dir
 from banger.daemon.vm_host import HostPolicy
+from banger.doctor import KvmVerdict
 from banger.errors import BootFailed, Conflict, FailedPrecondition, InvalidArgument
 from banger.guest import generate_host_keypair
 from banger.guest.ready import wait_for_ssh
@@ -114,7 +115,8 @@ class VMService:
                 hint="pass --image NAME, or set default_image_name in ~/.config/banger/config.toml",
             )
         image = self.images.find(req.image, actor)
-        if req.wait and image.provenance.get("has_sshd") is False:
+        pulled = image.provenance if isinstance(image.provenance, PullProvenance) else None
+        if req.wait and pulled is not None and not pulled.has_sshd:
             raise FailedPrecondition(
                 f"image '{image.name}' has no SSH server, so --wait would never return",
                 hint=f"add one: banger image build --from-image {image.name} --name "
@@ -287,6 +289,45 @@ class VMService:
         return current
 
     # -- health ----------------------------------------------------------------------
+    def all_vms(self) -> list[VM]:
+        """Every VM, whoever owns it: for the daemon's own bookkeeping (the monitor)."""
+        return self.vms.list()
+
+    def reattach(self, handle: VMHandle) -> bool:
+        """After a daemon restart: take back the VMM `handle` names, if it still runs."""
+        return self.host.backend(handle.backend).reattach(handle)
+
+    def notice_dead_vmm(self, vm_id: str) -> None:
+        """Record a running VM whose VMM has exited as stopped (the monitor's check); a VM a
+        lifecycle verb is working on is left to that verb."""
+        lock = self.lock(vm_id)
+        if not lock.acquire(blocking=False):
+            return
+        try:
+            current = self.vms.get(vm_id)
+            handle = self.handle(current) if current else None
+            if current is None or current.state is not VMState.RUNNING or handle is None:
+                return
+            if self.host.backend(handle.backend).status(handle) is not ProcessState.RUNNING:
+                self.mark_dead(current, "the VMM process exited unexpectedly")
+        finally:
+            lock.release()
+
+    def kvm_verdict(self) -> KvmVerdict:
+        """Whether KVM runs guests here, proven with the kernel `probe_kernel` picks."""
+        return self.host.kvm_verdict(self.probe_kernel())
+
+    def teardown_network(self) -> str:
+        """Remove the bridge and NAT table all VMs share; refused while any VM is active.
+        Returns the bridge's name."""
+        running = [vm.name for vm in self.vms.list() if vm.is_active]
+        if running:
+            raise Conflict(
+                f"VMs are still running: {', '.join(running)}",
+                hint="stop them first: banger vm stop NAME",
+            )
+        return self.booter.remove_network()
+
     def mark_dead(self, vm: VM, reason: str) -> None:
         """The VMM is gone without us: record why and give back its tap and address."""
         log.warning("VM %s: %s", vm.name, reason)

@@ -83,8 +83,12 @@ def detect_strategy(
     return "reflink" if probe(directory) else "copy"
 
 
-def _sparse_copy(src_fd: int, dst_fd: int, size: int, reporter: Reporter | None) -> int:
-    """Copy only the data segments of src (SEEK_DATA/SEEK_HOLE); returns bytes copied."""
+def sparse_copy(src_fd: int, dst_fd: int, size: int, reporter: Reporter | None) -> int:
+    """Copy only the data segments of src (SEEK_DATA/SEEK_HOLE); returns bytes copied.
+
+    The one sparse copy of banger (clones and boot-set promotion): dst must be at least
+    as long as src afterwards (ftruncate it to `size`) so a trailing hole is kept.
+    """
     copied = 0
     offset = 0
     while offset < size:
@@ -123,6 +127,21 @@ def _copy_range(src_fd: int, dst_fd: int, position: int, count: int) -> int:
     while written < len(data):
         written += os.pwrite(dst_fd, data[written:], position + written)
     return len(data)
+
+
+def copy_sparse(src: Path, dst: Path, *, reporter: Reporter | None = None) -> int:
+    """Copy `src` to the new file `dst` keeping holes and mode, then fsync; returns bytes copied.
+
+    Unlike clone_disk this writes `dst` in place: callers stage it in a directory of their
+    own that they rename or remove as a whole.
+    """
+    with open(src, "rb") as source, open(dst, "xb") as out:
+        st = os.fstat(source.fileno())
+        copied = sparse_copy(source.fileno(), out.fileno(), st.st_size, reporter)
+        os.ftruncate(out.fileno(), st.st_size)  # keeps a trailing hole
+        os.fchmod(out.fileno(), st.st_mode & 0o7777)
+        os.fsync(out.fileno())
+    return copied
 
 
 def clone_disk(
@@ -168,7 +187,7 @@ def clone_disk(
                         "filesystem, or use the 'copy' strategy",
                     ) from exc
             else:
-                copied = _sparse_copy(source.fileno(), out.fileno(), src_stat.st_size, reporter)
+                copied = sparse_copy(source.fileno(), out.fileno(), src_stat.st_size, reporter)
                 os.ftruncate(out.fileno(), src_stat.st_size)  # keeps a trailing hole
             os.fchmod(out.fileno(), src_stat.st_mode & 0o7777)
             os.fsync(out.fileno())  # the data must be durable before the name is

@@ -25,6 +25,9 @@ BANNER = re.compile(r"^debugfs \S+ \(.*\)$")
 NOT_FOUND = re.compile(r"^(?P<path>/\S*): File not found by ext2_lookup\s*$")
 STAT_LINE = re.compile(r"Type:\s+(?P<type>\S+)\s+Mode:\s+(?P<mode>[0-7]+)")
 OWNER_LINE = re.compile(r"User:\s+(?P<uid>\d+)\s+Group:\s+(?P<gid>\d+).*Size:\s+(?P<size>\d+)")
+# What read_file takes from an image unless the caller names a smaller bound: the files
+# banger reads back are settings and ids of a few bytes, never payloads.
+READ_LIMIT = 1 << 20
 
 
 class FileToWrite(Protocol):
@@ -55,15 +58,30 @@ def _check_path(path: str) -> PurePosixPath:
     return PurePosixPath(path)
 
 
+def _run(image: Path, script: Path, *, write: bool) -> proc.Completed:
+    argv: list[str | Path] = ["debugfs", *(["-w"] if write else []), "-f", script, image]
+    return proc.run(argv, hint=f"check {image} is an ext4 image that is not in use")
+
+
 def _debugfs(image: Path, commands: list[str], *, write: bool) -> proc.Completed:
     with tempfile.NamedTemporaryFile("w", suffix=".debugfs", delete=True) as cmdfile:
         cmdfile.write("\n".join(commands) + "\n")
         cmdfile.flush()
-        argv: list[str | Path] = ["debugfs"]
-        if write:
-            argv.append("-w")
-        argv += ["-f", cmdfile.name, image]
-        return proc.run(argv, hint=f"check {image} is an ext4 image that is not in use")
+        return _run(image, Path(cmdfile.name), write=write)
+
+
+def run_script(image: Path, script: Path, *, hint: str) -> None:
+    """Apply the debugfs command file `script` to `image`; any complaint is a failure.
+
+    For batches too big to hold as a list (an OCI image's metadata fix-ups).
+    """
+    _fail_on_complaints(_run(image, script, write=True), image, hint)
+
+
+def _fail_on_complaints(result: proc.Completed, image: Path, hint: str) -> None:
+    errors, _ = _complaints(result.stderr, allow_not_found=False)
+    if errors:
+        raise CommandFailed(["debugfs", "-w", str(image)], 0, "\n".join(errors), hint=hint)
 
 
 def _complaints(stderr: str, *, allow_not_found: bool) -> tuple[list[str], set[str]]:
@@ -131,19 +149,33 @@ def write_files(image: Path, files: Sequence[FileToWrite]) -> None:
                 f"set_inode_field {target.name} gid {file.gid}",
             ]
         result = _debugfs(image, commands, write=True)
-    errors, _ = _complaints(result.stderr, allow_not_found=False)
-    if errors:
-        raise CommandFailed(
-            ["debugfs", "-w", str(image)],
-            0,
-            "\n".join(errors),
-            hint="the image may be full, read-only, or hold a directory where a file should go",
-        )
+    _fail_on_complaints(
+        result,
+        image,
+        hint="the image may be full, read-only, or hold a directory where a file should go",
+    )
 
 
-def read_file(image: Path, path: str) -> bytes:
-    """The contents of `path` inside `image` (debugfs dump)."""
+def read_file(image: Path, path: str, *, max_bytes: int = READ_LIMIT) -> bytes:
+    """The contents of `path` inside `image` (debugfs dump), refused above `max_bytes`.
+
+    The image is untrusted: a sparse guest file may claim terabytes in a few blocks, so
+    its inode size is checked *before* anything is dumped to the host, and the dump is read
+    with the same bound.
+    """
     target = _check_path(path)
+    info = stat(image, path)
+    if info.type != "regular":
+        raise InvalidArgument(
+            f"{path} in {image.name} is a {info.type}, not a regular file",
+            hint="the image holds something unexpected at that path; fix or rebuild it",
+        )
+    if info.size > max_bytes:
+        raise InvalidArgument(
+            f"{path} in {image.name} is {info.size} bytes, above the {max_bytes}-byte limit "
+            "banger reads from an image",
+            hint=f"the image's {path} is not what it should be; fix or rebuild the image",
+        )
     with tempfile.TemporaryDirectory(prefix="banger-debugfs-") as tmp:
         out = Path(tmp) / "dump"
         result = _debugfs(image, [f"dump {target} {out}"], write=False)
@@ -152,7 +184,14 @@ def read_file(image: Path, path: str) -> bytes:
             raise NotFound(f"{path} does not exist in {image}", hint="check the guest path")
         if errors or not out.exists():
             raise CommandFailed(["debugfs", "dump", path], 0, "\n".join(errors))
-        return out.read_bytes()
+        with out.open("rb") as dumped:
+            content = dumped.read(max_bytes + 1)
+        if len(content) > max_bytes:  # the image changed under us: still never read more
+            raise InvalidArgument(
+                f"{path} in {image.name} grew past the {max_bytes}-byte limit while being read",
+                hint="nothing may write to an image while banger reads it",
+            )
+        return content
 
 
 def stat(image: Path, path: str) -> InodeStat:

@@ -16,7 +16,15 @@ from enum import IntEnum
 from pathlib import Path
 
 from banger import proc
-from banger.disks.ext4_sizing import BLOCK_SIZE, INODE_SIZE, Ext4Size, estimate_size
+from banger.disks.ext4_sizing import (
+    BLOCK_SIZE,
+    INODE_SIZE,
+    Ext4Size,
+    estimate_size,
+    measure_tree,
+    size_for_request,
+    size_for_usage,
+)
 from banger.errors import BangerError, CommandFailed, InvalidArgument
 
 __all__ = [
@@ -132,20 +140,11 @@ def make_ext4(
         raise InvalidArgument(
             f"ext4 label {label!r} is longer than 16 bytes", hint="use a shorter label"
         )
-    minimum = estimate_size(tree, free_bytes=0)
+    usage = measure_tree(tree)
     if size_bytes is None:
-        size = estimate_size(tree, free_bytes=free_bytes)
+        size = size_for_usage(usage, free_bytes=free_bytes)
     else:
-        if size_bytes < minimum.bytes:
-            raise InvalidArgument(
-                f"ext4 size {size_bytes} bytes is too small for {tree}: "
-                f"it needs at least {minimum.bytes} bytes",
-                hint=f"pass a size of at least {minimum.bytes} bytes, or omit it",
-            )
-        blocks = size_bytes // BLOCK_SIZE
-        # Inodes scale with the size given, but never below what the tree needs.
-        by_ratio = min(size_bytes // 16384, 2**32 - 1)
-        size = Ext4Size(bytes=blocks * BLOCK_SIZE, inodes=max(minimum.inodes, by_ratio))
+        size = size_for_request(usage, size_bytes)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)

@@ -11,6 +11,10 @@ tree fits at the estimate without the "just double it" waste of a loose guess:
 - metadata: inode tables, bitmaps, group descriptors and their sparse_super backups with
   the blocks reserved for online growth, the journal mke2fs picks for that size;
 - free space: `free_bytes` for the guest, plus inodes for it at mke2fs's default ratio.
+
+The per-inode rules (file_blocks, dir_blocks, symlink_blocks, xattr_blocks) and the
+arithmetic are the only ones in banger: `oci.ext4` applies them to an image tree held in
+memory, measure_tree to a directory on disk.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import stat
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,13 +30,21 @@ from banger.errors import InvalidArgument
 
 BLOCK_SIZE = 4096
 INODE_SIZE = 256
+MIB = 1024 * 1024
 BLOCKS_PER_GROUP = 8 * BLOCK_SIZE  # one block bitmap block covers a group
 GROUP_DESC_SIZE = 64  # 64bit feature
 FIRST_NON_RESERVED_INODE = 11
 # Inodes granted per byte of requested free space: mke2fs's own default inode_ratio.
 FREE_SPACE_BYTES_PER_INODE = 16384
-# An inode's i_block holds 4 extents of up to 32768 blocks each; more needs a tree block.
-MAX_INLINE_EXTENT_BLOCKS = 4 * 32768
+# An inode's i_block holds 4 extents of up to 32768 blocks each; more needs a tree block
+# (each holding 340 extents).
+INLINE_EXTENTS = 4
+MAX_EXTENT_BLOCKS = 32768
+EXTENTS_PER_BLOCK = 340
+# 256-byte inodes keep ~100 bytes of xattrs in the inode; each entry costs its name and
+# value plus a 16-byte header, padded (20 is the rounded-up cost).
+IN_INODE_XATTR_BYTES = 96
+XATTR_ENTRY_OVERHEAD = 20
 # Symlink targets shorter than i_block (60 bytes) live inside the inode ("fast" symlinks).
 FAST_SYMLINK_MAX = 59
 # Linear directory blocks fill only partly once htree splits them; size them 3/4 full.
@@ -69,6 +82,41 @@ def _dirent_bytes(name: str) -> int:
     return 8 + ((len(os.fsencode(name)) + 3) & ~3)
 
 
+def file_blocks(stored_bytes: int, segments: int = 1) -> int:
+    """Blocks a regular file takes: its data, plus extent-tree blocks when it needs more
+    extents than the four its inode holds.
+
+    `stored_bytes` is the data actually written (mke2fs keeps holes) and `segments` how
+    many separate data runs it has: each run needs its own extent and, unaligned, may
+    straddle one block more than its length.
+    """
+    data = _blocks(stored_bytes) + (segments if segments > 1 else 0)
+    extents = max(segments, -(-data // MAX_EXTENT_BLOCKS))
+    if extents <= INLINE_EXTENTS:
+        return data
+    return data + -(-extents // EXTENTS_PER_BLOCK)
+
+
+def dir_blocks(names: Iterable[str]) -> int:
+    """Blocks of a directory holding `names` (besides "." and "..")."""
+    dir_bytes = 12 + 12 + sum(_dirent_bytes(name) for name in names)
+    if dir_bytes <= BLOCK_SIZE:
+        return 1
+    # htree: one dx_root block plus leaves that split at partial fill.
+    return 1 + math.ceil(dir_bytes / (BLOCK_SIZE * DIR_FILL_FACTOR))
+
+
+def symlink_blocks(target_bytes: int) -> int:
+    """A symlink target too long for the inode ("slow" symlink) takes one block."""
+    return 1 if target_bytes > FAST_SYMLINK_MAX else 0
+
+
+def xattr_blocks(xattrs: Mapping[str, bytes]) -> int:
+    """Extended attributes that do not fit in the inode's spare bytes take one block."""
+    used = sum(len(name) + len(value) + XATTR_ENTRY_OVERHEAD for name, value in xattrs.items())
+    return 1 if used > IN_INODE_XATTR_BYTES else 0
+
+
 def measure_tree(tree: Path) -> TreeUsage:
     """Walk `tree` without following symlinks and count the blocks and inodes it needs."""
     if not tree.is_dir():
@@ -82,10 +130,10 @@ def measure_tree(tree: Path) -> TreeUsage:
     pending = [tree]
     while pending:
         directory = pending.pop()
-        dir_bytes = 12 + 12  # "." and ".."
+        names: list[str] = []
         with os.scandir(directory) as it:
             for entry in it:
-                dir_bytes += _dirent_bytes(entry.name)
+                names.append(entry.name)
                 st = entry.stat(follow_symlinks=False)
                 if stat.S_ISDIR(st.st_mode):
                     entries += 1
@@ -97,17 +145,10 @@ def measure_tree(tree: Path) -> TreeUsage:
                 seen.add(key)
                 entries += 1
                 if stat.S_ISREG(st.st_mode):
-                    file_blocks = _blocks(st.st_size)
-                    data_blocks += file_blocks
-                    if file_blocks > MAX_INLINE_EXTENT_BLOCKS:
-                        data_blocks += 1 + file_blocks // (340 * 32768)
-                elif stat.S_ISLNK(st.st_mode) and st.st_size > FAST_SYMLINK_MAX:
-                    data_blocks += 1
-        if dir_bytes <= BLOCK_SIZE:
-            data_blocks += 1
-        else:
-            # htree: one dx_root block plus leaves that split at partial fill.
-            data_blocks += 1 + math.ceil(dir_bytes / (BLOCK_SIZE * DIR_FILL_FACTOR))
+                    data_blocks += file_blocks(st.st_size)
+                elif stat.S_ISLNK(st.st_mode):
+                    data_blocks += symlink_blocks(st.st_size)
+        data_blocks += dir_blocks(names)
     return TreeUsage(data_blocks=data_blocks, entries=entries)
 
 
@@ -185,6 +226,24 @@ def size_for_usage(usage: TreeUsage, *, free_bytes: int, free_inodes_pct: int = 
             break
         total = needed
     return Ext4Size(bytes=total * BLOCK_SIZE, inodes=inodes)
+
+
+def size_for_request(usage: TreeUsage, size_bytes: int) -> Ext4Size:
+    """The shape of an image of the size a user asked for, refused below what `usage` needs.
+
+    Inodes follow mke2fs's default ratio for that size, never fewer than the content needs.
+    """
+    minimum = size_for_usage(usage, free_bytes=0)
+    if size_bytes < minimum.bytes:
+        raise InvalidArgument(
+            f"requested size {size_bytes} bytes is below the {minimum.bytes} bytes "
+            "the content needs",
+            hint=f"pass a size of at least {-(-minimum.bytes // MIB)} MiB, or omit it",
+        )
+    by_ratio = min(size_bytes // FREE_SPACE_BYTES_PER_INODE, 2**32 - 1)
+    return Ext4Size(
+        bytes=size_bytes // BLOCK_SIZE * BLOCK_SIZE, inodes=max(minimum.inodes, by_ratio)
+    )
 
 
 def estimate_size(tree: Path, *, free_bytes: int, free_inodes_pct: int = 10) -> Ext4Size:

@@ -24,6 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from banger.errors import BootFailed
+from banger.guest import console_log
 
 # Console lines that prove the kernel handed over to a userspace program.
 USERSPACE_MARKERS = (
@@ -69,17 +70,16 @@ class ConsoleWatch:
         self.tail: deque[str] = deque(maxlen=_TAIL_LINES)
         self._offset = 0
         self._partial = b""
+        self.skipped = 0  # console bytes trimmed away before this watch read them
 
     # -- feeding -------------------------------------------------------------------------
     def poll(self) -> bytes:
         """Read what the guest printed since the last poll (also returned, for other readers)."""
-        try:
-            with self.console.open("rb") as f:
-                f.seek(self._offset)
-                data = f.read(_READ_CHUNK)
-        except FileNotFoundError:
-            return b""
-        self._offset += len(data)
+        # Logical offsets: the daemon trims a long console in place (console_log.trim).
+        data, self._offset, skipped = console_log.read(self.console, self._offset, _READ_CHUNK)
+        if skipped:
+            self.skipped += skipped
+            self._partial = b""  # its start was trimmed away unread: not a line we can judge
         self.feed(data)
         return data
 

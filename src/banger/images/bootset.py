@@ -10,7 +10,6 @@ either nothing or the complete set, and the sources are never modified.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 import shutil
@@ -18,7 +17,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from banger.disks.clone import fsync_dir
+from banger.disks.clone import copy_sparse, fsync_dir
 from banger.disks.ext4 import is_ext4
 from banger.errors import BangerError, Conflict, InvalidArgument
 from banger.ops.reporter import Reporter
@@ -126,49 +125,6 @@ def validate_modules_dir(path: Path) -> Path:
                 hint="pass the directory of the one version that matches the kernel",
             )
     raise InvalidArgument(f"modules directory {path} has no modules.dep", hint=fix)
-
-
-def _copy_range(src: int, dst: int, offset: int, length: int) -> None:
-    """Copy bytes [offset, offset+length) between fds, in-kernel (reflink) when possible."""
-    end = offset + length
-    while offset < end:
-        try:
-            n = os.copy_file_range(src, dst, end - offset, offset, offset)
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-                raise
-            n = 0
-        if n == 0:  # unsupported here: fall back to read/write for the rest
-            os.lseek(src, offset, os.SEEK_SET)
-            os.lseek(dst, offset, os.SEEK_SET)
-            while offset < end:
-                chunk = os.read(src, min(_CHUNK, end - offset))
-                if not chunk:
-                    raise OSError(errno.EIO, "source file shrank while copying")
-                os.write(dst, chunk)
-                offset += len(chunk)
-            return
-        offset += n
-
-
-def copy_sparse(src: Path, dst: Path) -> None:
-    """Copy `src` to a new file `dst`, keeping holes (SEEK_DATA/SEEK_HOLE), then fsync."""
-    with open(src, "rb") as fi, open(dst, "xb") as fo:
-        size = os.fstat(fi.fileno()).st_size
-        pos = 0
-        while pos < size:
-            try:
-                data = os.lseek(fi.fileno(), pos, os.SEEK_DATA)
-            except OSError as exc:
-                if exc.errno == errno.ENXIO:  # only a hole remains
-                    break
-                raise
-            hole = os.lseek(fi.fileno(), data, os.SEEK_HOLE)
-            _copy_range(fi.fileno(), fo.fileno(), data, hole - data)
-            pos = hole
-        os.ftruncate(fo.fileno(), size)
-        os.fsync(fo.fileno())
-    shutil.copymode(src, dst)
 
 
 def sha256_file(path: Path) -> str:

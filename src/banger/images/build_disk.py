@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -35,6 +36,8 @@ DEFAULT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "HOME": "/root"}
 _DISK_FREE_BYTES = 4 * 2**20
 
 StepKind = Literal["run", "script", "copy"]
+# Copies a copy step's host source (file or directory) to a new path in the build tree.
+Fetch = Callable[[Path, Path], None]
 
 
 @dataclass(frozen=True)
@@ -143,14 +146,16 @@ def stage_tree(
     steps: list[DiskStep],
     env: dict[str, str],
     nonce: str,
+    fetch: Fetch,
     *,
     mount: str = GUEST_MOUNT,
     busybox: str = GUEST_BUSYBOX,
 ) -> None:
     """Write the build disk's content into the empty directory `tree`.
 
-    Files are written by the daemon (root), so everything on the disk is owned by root;
-    copy sources keep their permission bits.
+    Copy sources are brought in by `fetch` (the daemon reads them as whoever asked for
+    the build, never with its own rights). Files are written by the daemon (root), so
+    everything on the disk is owned by root; copy sources keep their permission bits.
     """
     (tree / "steps").mkdir(parents=True)
     (tree / "files").mkdir()
@@ -161,20 +166,13 @@ def stage_tree(
             script.chmod(0o755)
             continue
         src, dst = step.src, step.dst
-        if src is None or dst is None:
+        if src is None or dst is None or not src.name:
             raise InvalidArgument(f"copy step {index} lacks a source or destination")
-        if not src.exists() or not (src.is_file() or src.is_dir()):
-            raise InvalidArgument(
-                f"copy step {index}: {src} is not a regular file or directory",
-                hint="give an existing file or directory as SRC in SRC:DST",
-            )
         holder = tree / "files" / str(index)
         holder.mkdir()
-        if src.is_dir():
-            shutil.copytree(src, holder / src.name, symlinks=True)
-        else:
-            shutil.copy2(src, holder / src.name)
-        copy = render_copy_script(index, dst, src.name, src.is_dir(), mount=mount, busybox=busybox)
+        fetch(src, holder / src.name)
+        is_dir = (holder / src.name).is_dir() and not (holder / src.name).is_symlink()
+        copy = render_copy_script(index, dst, src.name, is_dir, mount=mount, busybox=busybox)
         script.write_text(copy)
         script.chmod(0o644)
     (tree / "env").write_text(render_env(env))
@@ -182,12 +180,12 @@ def stage_tree(
 
 
 def make_build_disk(
-    out: Path, workdir: Path, steps: list[DiskStep], env: dict[str, str], nonce: str
+    out: Path, workdir: Path, steps: list[DiskStep], env: dict[str, str], nonce: str, fetch: Fetch
 ) -> None:
     """Stage the tree under `workdir` and build `out` from it (workdir is removed)."""
     tree = workdir / "build-tree"
     try:
-        stage_tree(tree, steps, env, nonce)
+        stage_tree(tree, steps, env, nonce, fetch)
         ext4.make_ext4(tree, out, free_bytes=_DISK_FREE_BYTES, label=DISK_LABEL)
     finally:
         shutil.rmtree(tree, ignore_errors=True)

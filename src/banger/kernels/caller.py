@@ -8,8 +8,10 @@ inbox only it and the daemon can reach. The daemon unpacks that tar with the sam
 hardened extractor it uses for packages, into its own 0700 staging; from then on the
 import reads nothing but that private copy.
 
-The child's script is kernels/hostread.py, fed on stdin to the base interpreter with
--I -S, so it needs no access to banger's installation.
+The child's script is kernels/hostread.py (with hostfiles/safeopen.py, shipped as source
+by hostfiles/program.py), fed on stdin to the base interpreter with -I -S, so it needs no
+access to banger's installation. Caller and child_argv live in hostfiles/credentials.py,
+shared with hostfiles/receive.py (image files, build copies, docker configs).
 """
 
 from __future__ import annotations
@@ -18,27 +20,22 @@ import json
 import os
 import shutil
 import stat
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from banger import proc
 from banger.errors import Unavailable
+from banger.hostfiles import safeopen
+from banger.hostfiles.credentials import Caller, child_argv
+from banger.hostfiles.program import child_program
 from banger.kernels import hostread, safetar
 from banger.kernels.private import banger_error, make_private_dir
 from banger.ops.reporter import Reporter
 
+__all__ = ["COPY_TIMEOUT", "Caller", "CallerInputs", "child_argv", "copy_as_caller"]
+
 COPY_TIMEOUT = 900.0
 _TAR_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who asked, from SO_PEERCRED: the rights the daemon reads their paths with."""
-
-    uid: int
-    gid: int
-    groups: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -50,28 +47,6 @@ class CallerInputs:
     initrd: Path | None
 
 
-def child_argv(caller: Caller) -> list[str]:
-    """`setpriv ... python -I -S -`: the caller's credentials, nothing more, no way back,
-    and killed with the daemon (--pdeathsig) so it never outlives a crash."""
-    python = [os.path.realpath(sys.executable), "-I", "-S", "-"]
-    if caller.uid == os.geteuid():
-        # The caller is the daemon's own user: it reads with its own rights.
-        return ["setpriv", "--pdeathsig=SIGKILL", "--", *python]
-    groups = ",".join(str(g) for g in caller.groups)
-    return [
-        "setpriv",
-        f"--reuid={caller.uid}",
-        f"--regid={caller.gid}",
-        f"--groups={groups}" if groups else "--clear-groups",
-        "--inh-caps=-all",
-        "--bounding-set=-all",
-        "--no-new-privs",
-        "--pdeathsig=SIGKILL",
-        "--",
-        *python,
-    ]
-
-
 def _run_child(caller: Caller, inbox: Path, paths: dict[str, Path | None]) -> None:
     limits = safetar.Limits()
     argv = [
@@ -81,7 +56,7 @@ def _run_child(caller: Caller, inbox: Path, paths: dict[str, Path | None]) -> No
     for flag, path in paths.items():
         if path is not None:
             argv.append(f"--{flag}={path}")
-    script = Path(hostread.__file__).read_bytes()
+    script = child_program(hostread, safeopen)
     # cwd is entered before setpriv drops root: the child reaches its inbox, nothing else.
     result = proc.run(argv, input=script, text=False, cwd=inbox, timeout=COPY_TIMEOUT, check=False)
     if result.returncode == hostread.EXIT_REFUSED:

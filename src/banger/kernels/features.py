@@ -7,6 +7,7 @@ modules tree tell us the same for the drivers we care about.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 from typing import Literal
 
 FeatureState = Literal["builtin", "module", "absent"]
@@ -75,12 +76,14 @@ def embedded_config(vmlinux: bytes) -> str | None:
     return raw.decode(errors="replace")
 
 
-def features_from_config(config: dict[str, str]) -> dict[str, FeatureState]:
-    states: dict[str, FeatureState] = {}
-    for feature, (symbol, _) in FEATURES.items():
-        value = config.get(symbol)
-        states[feature] = "builtin" if value == "y" else "module" if value == "m" else "absent"
-    return states
+def symbol_state(config: Mapping[str, str], symbol: str) -> FeatureState:
+    """`=y` is built in, `=m` a module; anything else (or no line at all) is absent."""
+    value = config.get(symbol)
+    return "builtin" if value == "y" else "module" if value == "m" else "absent"
+
+
+def features_from_config(config: Mapping[str, str]) -> dict[str, FeatureState]:
+    return {feature: symbol_state(config, symbol) for feature, (symbol, _) in FEATURES.items()}
 
 
 def features_from_modules(builtin: set[str], loadable: set[str]) -> dict[str, FeatureState]:

@@ -11,20 +11,11 @@ import os
 import stat
 from pathlib import Path
 
-from banger.errors import BangerError, InvalidArgument, NotFound, PermissionDenied
-from banger.kernels.hostread import HostInputError, open_regular
+from banger.errors import InvalidArgument
+from banger.hostfiles.refusals import banger_error
+from banger.hostfiles.safeopen import HostInputError, open_regular
 
 _CHUNK = 1 << 20
-_ERRORS: dict[str, type[BangerError]] = {
-    "not_found": NotFound,
-    "permission_denied": PermissionDenied,
-    "invalid_argument": InvalidArgument,
-}
-
-
-def banger_error(code: str, message: str, hint: str | None) -> BangerError:
-    """The banger error for a refusal reported by hostread (here or in the caller's child)."""
-    return _ERRORS.get(code, InvalidArgument)(message, hint=hint)
 
 
 def open_input(path: Path, what: str) -> int:

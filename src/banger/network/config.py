@@ -14,6 +14,8 @@ IFNAME_MAX = 15
 _IFNAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 # nft identifiers: a letter, then letters/digits/underscores (we stay stricter than nft).
 _NFT_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+# The smallest subnet: network, gateway, one VM and broadcast addresses.
+MAX_PREFIXLEN = 30
 
 
 def check_interface_name(name: str, *, what: str = "interface") -> str:
@@ -22,13 +24,35 @@ def check_interface_name(name: str, *, what: str = "interface") -> str:
     Besides the kernel's limits we refuse anything outside [A-Za-z0-9_.-] so a name can be
     quoted into an nft ruleset and a command line without any escaping.
     """
-    if not name or len(name) > IFNAME_MAX or not _IFNAME_RE.match(name) or name in (".", ".."):
+    if not name or len(name) > IFNAME_MAX or not _IFNAME_RE.fullmatch(name) or name in (".", ".."):
         raise InvalidArgument(
             f"invalid {what} name {name!r}: it must be 1-{IFNAME_MAX} characters of "
             "letters, digits, '_', '.' or '-'",
             hint=f"pick a shorter {what} name such as 'banger0'",
         )
     return name
+
+
+def check_nft_table_name(name: str) -> str:
+    """Return `name` if it is a table name banger uses in nft rulesets, else raise."""
+    if not _NFT_NAME_RE.fullmatch(name):
+        raise InvalidArgument(
+            f"invalid nft table name {name!r}: it must start with a letter and hold "
+            "at most 32 letters, digits or '_'",
+            hint="use the default table name 'banger'",
+        )
+    return name
+
+
+def check_subnet(subnet: IPv4Network) -> IPv4Network:
+    """Return `subnet` if it holds a gateway and at least one VM, else raise."""
+    # /31 and /32 leave no room for a gateway plus a VM.
+    if subnet.prefixlen > MAX_PREFIXLEN:
+        raise InvalidArgument(
+            f"subnet {subnet} is too small for a gateway and VMs",
+            hint=f"use a /{MAX_PREFIXLEN} or larger private subnet such as 10.77.0.0/24",
+        )
+    return subnet
 
 
 class NetworkConfig(BaseModel):
@@ -61,24 +85,12 @@ class NetworkConfig(BaseModel):
     @field_validator("nft_table")
     @classmethod
     def _table_name(cls, value: str) -> str:
-        if not _NFT_NAME_RE.match(value):
-            raise InvalidArgument(
-                f"invalid nft table name {value!r}: it must start with a letter and hold "
-                "at most 32 letters, digits or '_'",
-                hint="use the default table name 'banger'",
-            )
-        return value
+        return check_nft_table_name(value)
 
     @field_validator("subnet")
     @classmethod
     def _subnet_size(cls, value: IPv4Network) -> IPv4Network:
-        # /31 and /32 leave no room for a gateway plus a VM.
-        if value.prefixlen > 30:
-            raise InvalidArgument(
-                f"subnet {value} is too small for a gateway and VMs",
-                hint="use a /30 or larger private subnet such as 10.77.0.0/24",
-            )
-        return value
+        return check_subnet(value)
 
     @property
     def gateway(self) -> IPv4Address:

@@ -1,4 +1,17 @@
-"""banger's own nftables table: masquerade the VM subnet on the way out, allow forwarding.
+"""banger's own nftables table: NAT for the VM subnet, and what guests may reach at layer 3.
+
+Guests (traffic arriving from the bridge) may reach: the outside world through NAT, with a
+source inside the subnet (a forged source such as 203.0.113.66 is dropped, never NATed);
+from the host itself only replies to connections the host opened (ssh into a guest) and
+ping of the gateway. banger serves nothing else on the bridge (it runs no DNS forwarder:
+guests use the host's upstream resolvers through NAT, network/dns.py), so every other
+packet to a host address, the LAN address included, is dropped. Link-local 169.254.0.0/16
+(cloud metadata at 169.254.169.254) is dropped, routed or local. Nothing routed from
+elsewhere (a LAN host with a route to the subnet, a container) opens a connection to a
+guest: guests are reached from this host (ssh) and from each other only. Guest-to-guest traffic
+is guard.py's, at the bridge: where br_netfilter is loaded (docker loads it), frames bridged
+between two taps also cross this forward chain with iifname = oifname = the bridge, so this
+table cannot tell them from a detour routed through the host, and must let both pass.
 
 The table is replaced in one `nft -f -` transaction ("add table; delete table; define
 table"), so ensure_nat is idempotent without a window in which the rules are missing and
@@ -15,35 +28,48 @@ from banger.network._host import run
 from banger.network.config import NetworkConfig
 
 IP_FORWARD = "net.ipv4.ip_forward"
+# Never routed (RFC 3927); holds the cloud metadata service at 169.254.169.254.
+LINK_LOCAL = IPv4Network("169.254.0.0/16")
 
 
 def nat_ruleset(cfg: NetworkConfig) -> str:
     """The complete nft script ensure_nat applies (pure; names were validated by the config).
 
-    The forward chain's policy is accept so it can never drop anyone else's traffic. Note
-    that in nftables an accept in our chain does not override a drop in another table's
-    forward chain (docker, a firewall): such hosts must allow the bridge themselves.
+    Chain policies are accept so they can never drop anyone else's traffic; every drop is
+    scoped to packets arriving from the bridge. Note that in nftables an accept in our
+    chain does not override a drop in another table's forward chain (docker, a firewall):
+    such hosts must allow the bridge themselves.
     """
     table, bridge = cfg.nft_table, cfg.bridge
     if cfg.outbound_interface:
         out_match = f'oifname "{cfg.outbound_interface}"'
     else:
         out_match = f'oifname != "{bridge}"'
-    subnet = IPv4Network(cfg.subnet)
+    subnet, from_vms = IPv4Network(cfg.subnet), f'iifname "{bridge}"'
     return "\n".join(
         [
             f"table ip {table} {{}}",
             f"delete table ip {table}",
             f"table ip {table} {{",
-            '  comment "managed by banger: VM subnet NAT and forwarding"',
+            '  comment "managed by banger: VM subnet NAT, forwarding and host input"',
             "  chain postrouting {",
             "    type nat hook postrouting priority srcnat; policy accept;",
             f"    ip saddr {subnet} {out_match} masquerade",
             "  }",
+            "  chain input {",
+            "    type filter hook input priority filter; policy accept;",
+            f"    {from_vms} ip daddr {LINK_LOCAL} drop",
+            f"    {from_vms} ct state established,related accept",
+            f"    {from_vms} ip daddr {cfg.gateway} icmp type echo-request accept",
+            f"    {from_vms} drop",
+            "  }",
             "  chain forward {",
             "    type filter hook forward priority filter; policy accept;",
-            f'    iifname "{bridge}" accept',
+            f"    {from_vms} ip daddr {LINK_LOCAL} drop",
+            f"    {from_vms} ip saddr {subnet} accept",
+            f"    {from_vms} drop",
             f'    oifname "{bridge}" ct state established,related accept',
+            f'    oifname "{bridge}" drop',
             "  }",
             "}",
             "",

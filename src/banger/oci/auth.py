@@ -9,7 +9,6 @@ import base64
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from banger import proc
 from banger.errors import BangerError, InvalidArgument
@@ -18,6 +17,7 @@ from banger.oci.reference import DOCKER_HUB_REGISTRY
 # Docker stores Hub credentials under this legacy key.
 _DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
 _HELPER_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+HELPER_TIMEOUT_S = 30
 
 
 @dataclass(frozen=True)
@@ -48,39 +48,54 @@ def _registry_keys(registry: str) -> set[str]:
     return {registry.lower()}
 
 
-def load_credentials(registry: str, docker_config: Path | None) -> Credentials | None:
+@dataclass(frozen=True)
+class DockerConfig:
+    """A docker config.json as its owner could read it, and how to run its credential
+    helpers with that owner's rights (never the daemon's: a member naming a helper must
+    not get root's keychain). The daemon builds it (daemon/pull.py); nothing here opens
+    a path a user handed in."""
+
+    data: bytes
+    source: str  # the path it was read from, for messages
+    helper_prefix: tuple[str, ...]  # e.g. setpriv with the owner's credentials, then "--"
+    helper_env: dict[str, str]  # HOME and friends of the owner
+
+    def __repr__(self) -> str:  # its data may hold secrets
+        return f"DockerConfig(source={self.source!r})"
+
+
+def load_credentials(registry: str, docker_config: DockerConfig | None) -> Credentials | None:
     """The credentials docker would use for registry, or None for anonymous access."""
-    if docker_config is None or not docker_config.is_file():
+    if docker_config is None:
         return None
+    source = docker_config.source
     try:
-        config = json.loads(docker_config.read_text())
-    except (OSError, ValueError) as exc:
+        config = json.loads(docker_config.data)
+    except ValueError as exc:
         raise InvalidArgument(
-            f"cannot read docker config {docker_config}: {type(exc).__name__}",
+            f"cannot read docker config {source}: {type(exc).__name__}",
             hint="fix or remove the file (it must be JSON like ~/.docker/config.json)",
         ) from exc
     if not isinstance(config, dict):
-        raise InvalidArgument(
-            f"docker config {docker_config} is not a JSON object", hint="fix the file"
-        )
+        raise InvalidArgument(f"docker config {source} is not a JSON object", hint="fix the file")
     keys = _registry_keys(registry)
     helpers = config.get("credHelpers") or {}
     for raw_key, helper in helpers.items() if isinstance(helpers, dict) else []:
         if _config_key(raw_key) in keys and isinstance(helper, str):
-            return _from_helper(helper, registry)
+            return _from_helper(helper, registry, docker_config)
     auths = config.get("auths") or {}
     for raw_key, entry in auths.items() if isinstance(auths, dict) else []:
         if _config_key(raw_key) in keys and isinstance(entry, dict):
-            found = _from_auth_entry(entry, docker_config)
+            found = _from_auth_entry(entry, source)
             if found is not None:
                 return found
     store = config.get("credsStore")
     if isinstance(store, str) and store:
-        return _from_helper(store, registry, missing_ok=True)
+        return _from_helper(store, registry, docker_config, missing_ok=True)
     return None
 
 
-def _from_auth_entry(entry: dict[str, object], source: Path) -> Credentials | None:
+def _from_auth_entry(entry: dict[str, object], source: str) -> Credentials | None:
     token = entry.get("identitytoken")
     if isinstance(token, str) and token:
         return Credentials(identity_token=token)
@@ -100,20 +115,25 @@ def _from_auth_entry(entry: dict[str, object], source: Path) -> Credentials | No
     return None
 
 
-def _from_helper(helper: str, registry: str, *, missing_ok: bool = False) -> Credentials | None:
+def _from_helper(
+    helper: str, registry: str, config: DockerConfig, *, missing_ok: bool = False
+) -> Credentials | None:
     if not _HELPER_NAME.match(helper):
         raise InvalidArgument(
             f"invalid credential helper name {helper[:40]!r}", hint="fix credHelpers"
         )
     tool = f"docker-credential-{helper}"
     try:
-        proc.which(tool)
+        path = proc.which(tool)
     except BangerError:
         if missing_ok:
             return None
         raise
     server = "https://index.docker.io/v1/" if registry == DOCKER_HUB_REGISTRY else registry
-    result = proc.run([tool, "get"], input=server, check=False, timeout=30)
+    argv = [*config.helper_prefix, path, "get"]
+    result = proc.run(
+        argv, input=server, check=False, timeout=HELPER_TIMEOUT_S, env=config.helper_env
+    )
     if result.returncode != 0:
         # Helpers exit non-zero for "no credentials for this server": anonymous access.
         return None

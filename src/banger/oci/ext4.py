@@ -14,18 +14,26 @@ from __future__ import annotations
 import io
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
 from banger import proc
-from banger.errors import BangerError, InvalidArgument
+from banger.disks import debugfs
+from banger.disks.ext4 import fsck
+from banger.disks.ext4_sizing import (
+    BLOCK_SIZE,
+    INODE_SIZE,
+    TreeUsage,
+    dir_blocks,
+    file_blocks,
+    size_for_request,
+    size_for_usage,
+    symlink_blocks,
+    xattr_blocks,
+)
 from banger.oci.stage_tree import HostApplied, materialize
 from banger.oci.tree import ImageTree, Kind
-
-BLOCK = 4096
-INODE_SIZE = 256
-MiB = 1024 * 1024
 
 _TYPE_BITS = {
     Kind.FILE: stat.S_IFREG,
@@ -37,21 +45,8 @@ _TYPE_BITS = {
 }
 
 
-def _journal_blocks(fs_blocks: int) -> int:
-    """mke2fs's default journal size for a filesystem of fs_blocks 4 KiB blocks."""
-    for limit, size in (
-        (32768, 1024),
-        (256 * 1024, 4096),
-        (512 * 1024, 8192),
-        (4096 * 1024, 16384),
-    ):
-        if fs_blocks < limit:
-            return size
-    return 65536
-
-
-def content_estimate(tree: ImageTree) -> tuple[int, int]:
-    """(data blocks the merged content needs, inode count), counting hard links once."""
+def tree_usage(tree: ImageTree) -> TreeUsage:
+    """Blocks and inodes the merged content needs, by ext4_sizing's rules (hard links once)."""
     seen: set[int] = set()  # only inodes with several names: the rest are met once
     blocks = 0
     inodes = 0
@@ -62,41 +57,24 @@ def content_estimate(tree: ImageTree) -> tuple[int, int]:
             seen.add(id(inode))
         inodes += 1
         if inode.kind is Kind.FILE:
-            # Holes of a sparse file take no blocks (mke2fs -d keeps them); each of its
-            # segments may end in a partly used block.
-            data = -(-inode.stored // BLOCK)
-            if inode.segments > 1:
-                data += inode.segments
-            blocks += data + data // 340 + (1 if data > 4 else 0)  # extent tree blocks
+            # Holes of a sparse file take no blocks (mke2fs -d keeps them).
+            blocks += file_blocks(inode.stored, inode.segments)
         elif inode.kind is Kind.DIR:
-            names = sum(len(n) + 12 for n in inode.children or {})
-            blocks += max(1, -(-names * 3 // 2 // BLOCK))  # htree slack for big dirs
-        elif (
-            inode.kind is Kind.SYMLINK
-            and len(inode.target.encode("utf-8", "surrogateescape")) >= 60
-        ):
-            blocks += 1
-        if sum(len(k) + len(v) + 20 for k, v in inode.xattrs.items()) > 96:
-            blocks += 1  # does not fit in the inode's extra space
-    return blocks, inodes
+            blocks += dir_blocks(inode.children or {})
+        elif inode.kind is Kind.SYMLINK:
+            blocks += symlink_blocks(len(inode.target.encode("utf-8", "surrogateescape")))
+        blocks += xattr_blocks(inode.xattrs)
+    return TreeUsage(data_blocks=blocks, entries=inodes)
 
 
 def plan_size(tree: ImageTree, free_bytes: int, size_bytes: int | None) -> tuple[int, int]:
     """(filesystem bytes, inode count); refuses a requested size below what the content needs."""
-    blocks, inodes = content_estimate(tree)
-    inode_count = inodes + 1024 + free_bytes // 16384
-    minimum_blocks = int(blocks * 1.03) + inode_count * INODE_SIZE // BLOCK + 2048  # + metadata
-    minimum_blocks += _journal_blocks(minimum_blocks)
-    minimum = minimum_blocks * BLOCK
+    usage = tree_usage(tree)
     if size_bytes is not None:
-        if size_bytes < minimum:
-            raise InvalidArgument(
-                f"requested size {size_bytes} bytes is below the {minimum} bytes this image needs",
-                hint=f"pass a size of at least {-(-minimum // MiB)} MiB, or omit it",
-            )
-        return size_bytes // BLOCK * BLOCK, inode_count
-    total = minimum + free_bytes
-    return -(-total // MiB) * MiB, inode_count
+        size = size_for_request(usage, size_bytes)
+    else:
+        size = size_for_usage(usage, free_bytes=free_bytes)
+    return size.bytes, size.inodes
 
 
 def _quote(path: str) -> bytes:
@@ -195,7 +173,7 @@ def build_ext4(
             "-t",
             "ext4",
             "-b",
-            str(BLOCK),
+            str(BLOCK_SIZE),
             "-I",
             str(INODE_SIZE),
             "-N",
@@ -217,24 +195,7 @@ def build_ext4(
     script = scratch / "fixup.debugfs"
     with open(script, "wb") as handle:
         write_debugfs_script(tree, handle, xattr_dir, applied)
-    result = proc.run(["debugfs", "-w", "-f", script, out_tmp])
-    errors = [line for line in _debugfs_errors(result.stderr)]
-    if errors:
-        raise BangerError(
-            f"debugfs could not apply image metadata: {errors[0][:200]} ({len(errors)} errors)",
-            hint="this is a banger bug; please report it with the image reference",
-        )
-    check = proc.run(["e2fsck", "-fn", out_tmp], check=False)
-    if check.returncode != 0:
-        raise BangerError(
-            f"e2fsck found errors in the built image: {check.stdout.strip().splitlines()[-1:]}",
-            hint="this is a banger bug; please report it with the image reference",
-        )
-
-
-def _debugfs_errors(stderr: str) -> Iterator[str]:
-    for line in stderr.splitlines():
-        if line.startswith("debugfs ") and "(" in line:  # the version banner
-            continue
-        if line.strip():
-            yield line
+    debugfs.run_script(
+        out_tmp, script, hint="this is a banger bug; please report it with the image reference"
+    )
+    fsck(out_tmp, fix=False)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Sequence
+import threading
+import traceback
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from banger.errors import BangerError, InvalidArgument
-from banger.oci.auth import load_credentials
+from banger.guest.sshd import has_sshd
+from banger.oci.auth import DockerConfig, load_credentials
 from banger.oci.blob_limits import check_layers, check_manifest_size, read_config
 from banger.oci.cache import BlobCache
 from banger.oci.ext4 import build_ext4, plan_size
@@ -36,7 +39,15 @@ MiB = 1024 * 1024
 # A tmpfs on every systemd host; staging there avoids the cost of creating inodes on disk.
 DEFAULT_RAM_DIR = Path("/dev/shm")
 DEFAULT_RAM_BUDGET = 1024 * MiB
-SSHD_PATHS = (("usr", "sbin", "sshd"), ("usr", "bin", "dropbear"), ("sbin", "sshd"))
+# The tree's kinds as debugfs names them, the vocabulary of guest.sshd.has_sshd.
+_DEBUGFS_TYPES = {
+    Kind.FILE: "regular",
+    Kind.DIR: "directory",
+    Kind.SYMLINK: "symlink",
+    Kind.CHAR: "character special",
+    Kind.BLOCK: "block special",
+    Kind.FIFO: "FIFO",
+}
 
 
 class _Counters:
@@ -64,10 +75,11 @@ def pull_image(
     size_bytes: int | None = None,
     free_bytes: int = 256 * MiB,
     insecure_registries: Sequence[str] = (),
-    docker_config: Path | None = None,
+    docker_config: DockerConfig | None = None,
     limits: ReplayLimits | None = None,
     ram_dir: Path | None = DEFAULT_RAM_DIR,
     ram_budget: int = DEFAULT_RAM_BUDGET,
+    unpack_slots: threading.Semaphore | None = None,
 ) -> PulledImage:
     """Pull ref from its registry and write its merged root filesystem to out_ext4.
 
@@ -77,7 +89,8 @@ def pull_image(
     the rootfs cache (same manifest digest and settings) is cloned, not rebuilt; the
     manifest is still fetched, so a moved tag is noticed. Staging goes to ram_dir (a
     tmpfs: creating thousands of inodes there is far cheaper than on disk) while the
-    image's file data stays within ram_budget, else to work_dir.
+    image's file data stays within ram_budget, else to work_dir. unpack_slots bounds how
+    many pulls unpack at once (where a pull's memory peaks).
     """
     limits = limits or ReplayLimits()
     reference = parse_reference(ref)
@@ -108,9 +121,12 @@ def pull_image(
             client, cache, reference, config_desc, layers, counters, reporter
         )
         reporter.stage("unpack layers")
-        scratch, tree = _replay_somewhere(stack, blobs, work_dir, ram_dir, ram_budget, limits)
-        reporter.check_cancelled()
-        size = _build(tree, scratch, out_tmp, free_bytes, size_bytes, reporter)
+        with _unpack_slot(unpack_slots, reporter):
+            scratch, tree = _replay_somewhere(stack, blobs, work_dir, ram_dir, ram_budget, limits)
+            reporter.check_cancelled()
+            size = _build(tree, scratch, out_tmp, free_bytes, size_bytes, reporter)
+            sshd = _has_sshd(tree)
+            del tree  # the replayed tree's memory goes back before the next pull unpacks
         image = PulledImage(
             source_ref=str(reference),
             manifest_digest=manifest_digest,
@@ -118,7 +134,7 @@ def pull_image(
             platform=config_platform if config_platform.count("/") >= 1 else str(wanted),
             size_bytes=size,
             config=config,
-            has_sshd=_has_sshd(tree),
+            has_sshd=sshd,
             layers=[layer.digest for layer in layers],
         )
         try:
@@ -130,8 +146,29 @@ def pull_image(
     return image.model_copy(update=counters.as_update())
 
 
+@contextlib.contextmanager
+def _unpack_slot(slots: threading.Semaphore | None, reporter: Reporter) -> Iterator[None]:
+    """Hold one of `slots` (none given: no limit), waiting cancellably for a free one."""
+    if slots is None:
+        yield
+        return
+    if not slots.acquire(blocking=False):
+        reporter.log("waiting for another pull to finish unpacking")
+        while not slots.acquire(timeout=0.5):
+            reporter.check_cancelled()
+    try:
+        yield
+    except BaseException as exc:
+        # The failed replay's frames hold its tree until the error is dropped, long after
+        # the next pull has taken the slot: free it now, or the two peaks add up.
+        traceback.clear_frames(exc.__traceback__)
+        raise
+    finally:
+        slots.release()
+
+
 def _connect(
-    reference: Reference, insecure_registries: Sequence[str], docker_config: Path | None
+    reference: Reference, insecure_registries: Sequence[str], docker_config: DockerConfig | None
 ) -> RegistryClient:
     """A client for the reference's registry, with the caller's credentials for it."""
     credentials = load_credentials(reference.registry, docker_config)
@@ -314,11 +351,11 @@ def _fetch(
 
 
 def _has_sshd(tree: ImageTree) -> bool:
-    for parts in SSHD_PATHS:
-        inode = tree.lookup(list(parts))
-        if inode is not None and inode.kind in (Kind.FILE, Kind.SYMLINK):
-            return True
-    return False
+    def file_type(path: str) -> str | None:
+        inode = tree.lookup(path.strip("/").split("/"))
+        return None if inode is None else _DEBUGFS_TYPES[inode.kind]
+
+    return has_sshd(file_type)
 
 
 def _unlink(path: Path) -> None:

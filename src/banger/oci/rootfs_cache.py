@@ -24,7 +24,7 @@ from pathlib import Path
 from banger.disks.clone import clone_disk, reflink_supported
 from banger.oci.models import PulledImage, ReplayLimits
 
-BUILDER_VERSION = 3  # bump when build_ext4/replay would produce a different image
+BUILDER_VERSION = 4  # bump when build_ext4/replay would produce a different image
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 
 

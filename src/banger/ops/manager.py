@@ -24,6 +24,7 @@ from banger.api.models import (
     Progress,
 )
 from banger.errors import BangerError, Cancelled, NotFound
+from banger.ops.oplog import BoundedLog, LogLimits
 from banger.store.operations import OperationStore
 
 log = logging.getLogger("banger.ops")
@@ -43,9 +44,9 @@ def _now() -> datetime:
 class _Tracked:
     """In-memory live state of one operation (the DB holds the durable copy)."""
 
-    def __init__(self, op: Operation) -> None:
+    def __init__(self, op: Operation, limits: LogLimits) -> None:
         self.op = op
-        self.log: list[str] = []
+        self.log = BoundedLog(limits)
         self.cancel = threading.Event()
         self.cancel_hooks: list[Callable[[], None]] = []
         self.changed = threading.Condition()
@@ -86,9 +87,12 @@ class OperationReporter:
         self._manager._changed(self._t, persist=False)
 
     def log(self, line: str) -> None:
+        store = self._manager.store
         for part in line.rstrip("\n").split("\n"):
-            self._t.log.append(part)
-            self._manager.store.append_log(self._t.op.id, len(self._t.log), part)
+            kept = self._t.log.append(part)
+            store.append_log(self._t.op.id, kept.seq, kept.line)
+            if kept.evicted is not None:
+                store.delete_log_line(self._t.op.id, kept.evicted)
         self._manager._changed(self._t, persist=False)
 
     def check_cancelled(self) -> None:
@@ -103,9 +107,15 @@ class OperationReporter:
 
 
 class OperationManager:
-    def __init__(self, store: OperationStore, retention_days: int = 30) -> None:
-        """retention_days: finished records older than this are deleted (0: keep all)."""
-        self.store = store
+    def __init__(
+        self,
+        store: OperationStore,
+        retention_days: int = 30,
+        log_limits: LogLimits = LogLimits(),
+    ) -> None:
+        """retention_days: finished records older than this are deleted (0: keep all);
+        log_limits: how many of an operation's log lines are kept (head and tail)."""
+        self.store, self.log_limits = store, log_limits
         self._live: dict[str, _Tracked] = {}
         self._lock = threading.Lock()
         self._retention = timedelta(days=retention_days) if retention_days > 0 else None
@@ -143,7 +153,7 @@ class OperationManager:
             state=OperationState.QUEUED,
             created_at=_now(),
         )
-        tracked = _Tracked(op)
+        tracked = _Tracked(op, self.log_limits)
         with self._lock:
             self._live[op.id] = tracked
         self.store.save(op)
@@ -246,7 +256,7 @@ class OperationManager:
         if tracked is None:
             yield OperationEvent(operation=op, log=self.store.log(op_id))
             return
-        sent_lines = 0
+        sent = 0
         seen = -1
         while True:
             with tracked.changed:
@@ -254,8 +264,7 @@ class OperationManager:
                     tracked.changed.wait(heartbeat)
                 seen = tracked.version
             snapshot = tracked.op.model_copy(deep=True)
-            lines = tracked.log[sent_lines:]
-            sent_lines += len(lines)
-            yield OperationEvent(operation=snapshot, log=list(lines))
+            lines, sent = tracked.log.since(sent)
+            yield OperationEvent(operation=snapshot, log=lines)
             if snapshot.state in TERMINAL_STATES:
                 return

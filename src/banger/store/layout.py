@@ -1,4 +1,10 @@
-"""Every on-disk name under the state directory, in one place (like lima's filenames.go)."""
+"""Every on-disk name under the state directory, in one place (like lima's filenames.go).
+
+docs/ARCHITECTURE.md lists the same tree; tests/unit/foundation/test_state_layout.py holds
+the two to each other. Names that helper packages write themselves (the VMM's sockets, the
+kernel importer's files, the OCI caches) are declared here too, and that test pins them to
+the helper that writes them: those packages take explicit paths and cannot import the store.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,71 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
+
+
+@dataclass(frozen=True)
+class KernelDir:
+    """One imported kernel (written by banger.kernels.importer, names of kernels.model)."""
+
+    path: Path
+
+    @property
+    def vmlinux(self) -> Path:
+        return self.path / "vmlinux"
+
+    @property
+    def bzimage(self) -> Path:
+        return self.path / "bzImage"
+
+    @property
+    def initrd(self) -> Path:
+        return self.path / "initrd.img"
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config"
+
+    @property
+    def modules(self) -> Path:
+        return self.path / "modules"
+
+    @property
+    def info(self) -> Path:
+        return self.path / "kernel.json"
+
+
+@dataclass(frozen=True)
+class ImageDir:
+    """One managed image: a built/pulled rootfs, or the files of a promoted image."""
+
+    ROOTFS: ClassVar[str] = "rootfs.ext4"
+    WORK_SEED: ClassVar[str] = "work-seed.ext4"
+    KERNEL: ClassVar[str] = "kernel"
+    INITRD: ClassVar[str] = "initrd.img"
+    MODULES: ClassVar[str] = "modules"  # a member's registered modules directory, copied
+
+    path: Path
+
+    @property
+    def rootfs(self) -> Path:
+        return self.path / self.ROOTFS
+
+    @property
+    def work_seed(self) -> Path:
+        return self.path / self.WORK_SEED
+
+    @property
+    def kernel(self) -> Path:
+        return self.path / self.KERNEL
+
+    @property
+    def initrd(self) -> Path:
+        return self.path / self.INITRD
+
+    @property
+    def modules(self) -> Path:
+        return self.path / self.MODULES
 
 
 @dataclass(frozen=True)
@@ -29,6 +100,31 @@ class VMDir:
     @property
     def host_key(self) -> Path:
         return self.path / "ssh_host_ed25519_key"
+
+    # What the VMM keeps here (vmm.qemu.argv and vmm.firecracker.payloads name them).
+    @property
+    def qmp_socket(self) -> Path:
+        return self.path / "qmp.sock"
+
+    @property
+    def qemu_pidfile(self) -> Path:
+        return self.path / "qemu.pid"
+
+    @property
+    def firecracker_socket(self) -> Path:
+        return self.path / "firecracker.sock"
+
+    @property
+    def firecracker_log(self) -> Path:
+        return self.path / "firecracker.log"
+
+    @property
+    def firecracker_metrics(self) -> Path:
+        return self.path / "firecracker.metrics"
+
+    @property
+    def vsock_socket(self) -> Path:
+        return self.path / "vsock.sock"
 
 
 @dataclass(frozen=True)
@@ -54,8 +150,17 @@ class BuilderDir:
         return self.path / "client_key"
 
     @property
+    def known_hosts(self) -> Path:
+        return self.path / "known_hosts"
+
+    @property
     def keygen_dir(self) -> Path:
         return self.path / "keygen"
+
+    @property
+    def build_tree(self) -> Path:
+        """Where images.build_disk stages the build drive's files (removed once built)."""
+        return self.path / "build-tree"
 
 
 @dataclass(frozen=True)
@@ -91,8 +196,24 @@ class StateLayout:
         """Cached KVM probe verdicts (doctor.kvm_cache), keyed by what they depend on."""
         return self.cache / "kvm-verdicts.json"
 
+    # The OCI caches (banger.oci is handed `cache` and derives these itself).
+    @property
+    def blobs(self) -> Path:
+        return self.cache / "blobs" / "sha256"
+
+    @property
+    def blob_staging(self) -> Path:
+        return self.cache / "tmp"
+
+    @property
+    def rootfs_cache(self) -> Path:
+        return self.cache / "rootfs"
+
     def kernel_dir(self, kernel_id: str) -> Path:
         return self.kernels / kernel_id
+
+    def kernel(self, kernel_id: str) -> KernelDir:
+        return KernelDir(self.kernel_dir(kernel_id))
 
     def kernel_staging(self, kernel_id: str) -> Path:
         """The private (0700) work dir of one kernel import or fetch: under tmp/, so even a
@@ -102,14 +223,22 @@ class StateLayout:
     def image_dir(self, image_id: str) -> Path:
         return self.images / image_id
 
+    def image(self, image_id: str) -> ImageDir:
+        return ImageDir(self.image_dir(image_id))
+
+    def image_staging(self, image_id: str) -> Path:
+        """Where a new managed image is built; renamed to images/<id> once complete."""
+        return self.tmp / f"image-{image_id}"
+
     def vm_dir(self, vm_id: str) -> Path:
         return self.vms / vm_id
 
     def vm(self, vm_id: str) -> VMDir:
         return VMDir(self.vm_dir(vm_id))
 
-    def builder(self, builder_id: str) -> BuilderDir:
-        return BuilderDir(self.tmp / builder_id)
+    def builder(self, token: str) -> BuilderDir:
+        """An `image build`'s builder VM directory; its name is the builder's id."""
+        return BuilderDir(self.tmp / f"build-{token}")
 
     def ensure(self) -> None:
         """Create the tree (root-only) and empty tmp/, whose leftovers are never trusted.

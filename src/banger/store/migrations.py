@@ -78,4 +78,24 @@ MIGRATIONS: list[str] = [
     ALTER TABLE operations ADD COLUMN owner_uid INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX operations_owner ON operations (owner_uid, created_at);
     """,
+    # 5: image documents typed (api.models.ImageFiles, Provenance): a registered image's own
+    # kernel file moves from files.kernel to files.kernel_file (`kernel` names a managed
+    # kernel); provenance says which kind of operation made the image (its source's kind),
+    # builds from before the ssh transport ran on the console, and images banger did not
+    # make (register, promote) have none rather than {}
+    """
+    UPDATE images SET doc = json_remove(
+            json_set(doc, '$.files.kernel_file', json_extract(doc, '$.files.kernel')),
+            '$.files.kernel')
+        WHERE json_type(doc, '$.files.kernel') IS NOT NULL;
+    UPDATE images SET doc = json_set(doc, '$.provenance.kind', json_extract(doc, '$.source.kind'))
+        WHERE json_type(doc, '$.provenance') = 'object'
+            AND json_extract(doc, '$.provenance') != '{}'
+            AND json_extract(doc, '$.source.kind') IN ('pull', 'bootstrap', 'build');
+    UPDATE images SET doc = json_set(doc, '$.provenance.via', 'console')
+        WHERE json_extract(doc, '$.provenance.kind') = 'build'
+            AND json_type(doc, '$.provenance.via') IS NULL;
+    UPDATE images SET doc = json_set(doc, '$.provenance', json('null'))
+        WHERE json_type(doc, '$.provenance.kind') IS NULL;
+    """,
 ]

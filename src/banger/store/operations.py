@@ -27,6 +27,14 @@ def _row_to_operation(row: object) -> Operation:
     )
 
 
+def dropped_note(count: int) -> str:
+    """The line standing where a long operation log dropped `count` lines."""
+    return (
+        f"[banger: {count} log lines dropped here; an operation keeps only its first and "
+        "last lines (config limits.operation_log_lines)]"
+    )
+
+
 class OperationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -81,11 +89,25 @@ class OperationStore:
             (op_id, seq, line),
         )
 
-    def log(self, op_id: str) -> list[str]:
-        rows = self.db.query(
-            "SELECT line FROM operation_logs WHERE operation_id = ? ORDER BY seq", (op_id,)
+    def delete_log_line(self, op_id: str, seq: int) -> None:
+        """Forget one line (it left the kept tail of a long log)."""
+        self.db.execute(
+            "DELETE FROM operation_logs WHERE operation_id = ? AND seq = ?", (op_id, seq)
         )
-        return [r["line"] for r in rows]
+
+    def log(self, op_id: str) -> list[str]:
+        """The stored lines in order, with a note wherever lines were dropped."""
+        rows = self.db.query(
+            "SELECT seq, line FROM operation_logs WHERE operation_id = ? ORDER BY seq", (op_id,)
+        )
+        lines: list[str] = []
+        last = 0
+        for row in rows:
+            if row["seq"] > last + 1:
+                lines.append(dropped_note(row["seq"] - last - 1))
+            lines.append(row["line"])
+            last = row["seq"]
+        return lines
 
     def fail_unfinished(self, reason: str, now: str) -> int:
         """At daemon start: no operation can still be running, so record why it ended."""

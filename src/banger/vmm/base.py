@@ -16,6 +16,8 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from banger.kernels import features
+
 Accel = Literal["kvm", "tcg"]
 
 
@@ -26,7 +28,7 @@ class ProcessState(StrEnum):
     STOPPED = "stopped"
 
 
-ModuleState = Literal["builtin", "module", "absent"]
+ModuleState = features.FeatureState  # built in, a module, or absent
 
 _MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 
@@ -53,8 +55,8 @@ class NetIf(BaseModel):
 class KernelCaps(BaseModel):
     """What a guest kernel can do, as far as a backend cares.
 
-    The lead derives this from the kernel importer (banger.kernels); `from_kconfig` is a
-    small helper for callers that only have the kernel's .config text.
+    The lead derives this from the kernel importer (banger.kernels); `from_kconfig` reads
+    it from the kernel's .config text with the importer's own parser.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -69,17 +71,15 @@ class KernelCaps(BaseModel):
 
     @classmethod
     def from_kconfig(cls, config_text: str, *, has_elf: bool) -> KernelCaps:
-        values: dict[str, str] = {}
-        for line in config_text.splitlines():
-            if line.startswith("CONFIG_") and "=" in line:
-                key, _, value = line.partition("=")
-                values[key] = value.strip()
-        mmio = {"y": "builtin", "m": "module"}.get(values.get("CONFIG_VIRTIO_MMIO", ""), "absent")
+        # The one Kconfig parser (kernels.features), so a kernel's import and its boot
+        # never read the same config differently.
+        values = features.parse_config(config_text)
         return cls(
             has_elf=has_elf,
-            mmio_cmdline_devices=values.get("CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES") == "y",
-            virtio_mmio=mmio,  # type: ignore[arg-type]
-            acpi=values.get("CONFIG_ACPI") == "y",
+            mmio_cmdline_devices=features.symbol_state(values, features.MMIO_CMDLINE_SYMBOL)
+            == "builtin",
+            virtio_mmio=features.symbol_state(values, "CONFIG_VIRTIO_MMIO"),
+            acpi=features.symbol_state(values, "CONFIG_ACPI") == "builtin",
         )
 
 

@@ -89,11 +89,11 @@ def test_members_may_only_hand_in_paths_they_can_read(
     member = ["--reuid=nobody", "--regid=nogroup", f"--groups={grp.getgrnam('banger').gr_gid}"]
     status, _ = _request_as(open_daemon, member, "GET", "/v1/version")
     assert status == 200
-    request = {"name": "stolen", "rootfs": "/etc/shadow", "kernel": "/etc/shadow"}
+    request = {"name": "stolen", "rootfs": "/etc/shadow", "kernel_file": "/etc/shadow"}
     status, body = _request_as(open_daemon, member, "POST", "/v1/images/register", request)
     assert status == 403 and "/etc/shadow" in body["message"] and "uid 65534" in body["message"]
-    # A world-readable file passes the check (and then fails as what it is: no ext4).
-    request = {"name": "fine", "rootfs": "/etc/hostname", "kernel_ref": "x"}
+    # A world-readable file is read (as the member) and then fails as what it is: no ext4.
+    request = {"name": "fine", "rootfs": "/etc/hostname", "kernel_file": "/etc/hostname"}
     status, body = _request_as(open_daemon, member, "POST", "/v1/images/register", request)
     assert status == 400 and "ext4" in body["message"]
 

@@ -18,8 +18,8 @@ import pytest
 
 from banger import proc
 from banger.disks import debugfs
+from banger.disks.clone import copy_sparse
 from banger.guest import GuestSettings, generate_host_keypair, kernel_cmdline, render_guest_files
-from banger.images.bootset import copy_sparse
 from tests.helpers.kernel_artifacts import debian_kernel
 from tests.helpers.rootfs_artifacts import debian_rootfs_ext4
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from banger import proc
+from banger.disks.clone import copy_sparse
 from banger.disks.ext4 import FsckResult, ext4_info, fsck, grow, is_ext4, shrink_to_content
 from banger.errors import Cancelled, CommandFailed
-from banger.images.bootset import copy_sparse, validate_rootfs
+from banger.images.bootset import validate_rootfs
 from banger.images.bootstrap import bootstrap_debian, remove_tree
 from banger.images.customize import SSHD_SETTINGS
 from banger.ops.reporter import NullReporter

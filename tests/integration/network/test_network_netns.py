@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pwd
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Network
 
@@ -27,6 +28,7 @@ from banger.network import (
 )
 
 from .conftest import links, nft_table
+from .lab import PROBE
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +75,8 @@ def test_full_lifecycle_is_idempotent_and_leaves_nothing(netns: str) -> None:
         e.get("match", {}).get("right") == {"prefix": {"addr": "10.213.7.0", "len": 24}}
         for e in exprs
     )
-    assert len(_rules(table, "forward")) == 2
+    assert len(_rules(table, "forward")) == 5
+    assert len(_rules(table, "input")) == 4
 
     # taps
     taps = [tap_name("vm-one"), tap_name("vm-two")]
@@ -211,7 +214,8 @@ def test_vm_traffic_leaves_masqueraded(netns: str) -> None:
             '  ip saddr 10.213.7.0/24 udp dport 9 counter comment "raw"\n }\n}\n'
         )
         proc.run(["ip", "netns", "exec", outside_ns, "nft", "-f", "-"], input=seen)
-        send = ["ip", "netns", "exec", vm_ns, "socat", "-u", "STDIN", "UDP4-SENDTO:198.18.0.2:9"]
+        probe = [sys.executable, str(PROBE), "udp", "10.213.7.2", "198.18.0.2", "9"]
+        send = ["ip", "netns", "exec", vm_ns, *probe]
 
         proc.run(send, input="before nat\n", timeout=10)
         assert _counters(outside_ns) == {"masqueraded": 0, "raw": 0}  # forwarding still off

@@ -29,6 +29,9 @@ def host_leftovers(daemon: RunningDaemon, vm: dict) -> list[str]:  # type: ignor
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
     if vm.get("tap") and vm["tap"] in links:
         found.append(f"tap {vm['tap']}")
+    ruleset = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True).stdout
+    if vm.get("tap") and vm["tap"] in ruleset:
+        found.append(f"port guard elements of {vm['tap']}")
     vm_dir = daemon.state_dir / "vms" / vm["id"]
     if vm_dir.exists():
         found.append(f"dir {vm_dir}")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.daemon import RunningDaemon
-from tests.helpers.rootfs_artifacts import debian_rootfs_ext4
+from tests.helpers.rootfs_artifacts import debian_rootfs_ext4, private_debian_rootfs
 
 pytestmark = pytest.mark.integration
 
@@ -61,6 +61,25 @@ def test_register_promote_delete_round_trip(vmd: RunningDaemon, tmp_path: Path) 
     vmd.cli("image", "delete", "mine", check=True)
     assert not owned.parent.exists()
     assert source.exists() and _sha(source) == before
+
+
+def test_an_image_with_its_own_kernel_file_boots(vmd: RunningDaemon, tmp_path: Path) -> None:
+    """register --kernel FILE: the file is `files.kernel_file` (`kernel` names managed kernels
+    only), and a VM boots that very kernel and initrd."""
+    kernel = json.loads(vmd.cli("kernel", "show", "debian", "--json", check=True).stdout)
+    bzimage, initrd = kernel["files"]["bzImage"], kernel["files"]["initrd"]
+    rootfs = private_debian_rootfs(tmp_path / "own.ext4")
+    register = ["--rootfs", str(rootfs), "--kernel", bzimage, "--initrd", initrd]
+    vmd.cli("image", "register", "--name", "own", *register, check=True)
+    shown = json.loads(vmd.cli("image", "show", "own", "--json", check=True).stdout)
+    assert shown["kernel"] is None and shown["provenance"] is None
+    assert shown["files"]["kernel_file"] == bzimage and shown["files"]["initrd"] == initrd
+
+    vmd.cli("vm", "create", "--image", "own", "--name", "own1", "--wait", check=True)
+    uname = vmd.cli("vm", "exec", "own1", "--", "uname", "-r", check=True)
+    assert uname.stdout.strip() == kernel["version"]
+    vmd.cli("vm", "delete", "own1", "--force", check=True)
+    vmd.cli("image", "delete", "own", check=True)
 
 
 @pytest.mark.parametrize(

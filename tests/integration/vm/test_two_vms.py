@@ -24,6 +24,21 @@ def test_two_vms_network_restart_and_kill(vmd: RunningDaemon) -> None:
         "vm", "exec", "va", "--", "/banger/busybox", "ping", "-c", "2", "-W", "5", b["ip"]
     )
     assert ping.returncode == 0, ping.stdout + ping.stderr
+    # Inside a real guest: a second, forged address gets nothing through the port guard,
+    # while the leased one still reaches the gateway.
+    gateway = a["ip"].rsplit(".", 1)[0] + ".1"
+    forged = a["ip"].rsplit(".", 1)[0] + ".250"
+    spoof = (
+        f"bb=/banger/busybox; dev=$($bb ip -o route get {gateway} | $bb awk '{{print $3}}');"
+        f"$bb ip addr add {forged}/32 dev $dev;"
+        f"if $bb ping -c 1 -W 3 -I {forged} {gateway}; then echo FORGED-PASSED; fi;"
+        f"$bb ping -c 1 -W 3 {gateway} >/dev/null && echo HONEST-OK;"
+        f"$bb ip addr del {forged}/32 dev $dev"
+    )
+    spoofed = vmd.cli("vm", "exec", "va", "--", "/banger/busybox", "sh", "-c", spoof)
+    assert "HONEST-OK" in spoofed.stdout and "FORGED-PASSED" not in spoofed.stdout, (
+        spoofed.stdout + spoofed.stderr
+    )
 
     # A daemon restart leaves both running and reattaches them.
     vmd.stop()

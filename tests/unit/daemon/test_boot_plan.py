@@ -55,8 +55,8 @@ def test_success_leaves_the_undos_to_the_caller() -> None:
 
 def test_vms_and_builders_share_one_sequence() -> None:
     names = [s.name for s in boot_steps("qemu")]
-    assert names == ["network", "lease an address", "tap", "guest settings", "VM spec",
-                     "start qemu"]  # fmt: skip
+    assert names == ["network", "lease an address", "tap", "port guard", "guest settings",
+                     "VM spec", "start qemu"]  # fmt: skip
 
 
 def test_a_builder_is_the_vm_plan_with_edits_as_data(tmp_path: Path) -> None:
@@ -79,6 +79,7 @@ def test_a_builder_is_the_vm_plan_with_edits_as_data(tmp_path: Path) -> None:
     assert guest.extra_drives[0].read_only
     assert guest.guest_extra == {"MODE": "build", "BUILD_DEVICE": "/dev/vdb"}
     assert guest.lease_owner == "build-build-abc" and "quiet" in guest.cmdline_extra
+    assert guest.network_peers_of is None, "a builder reaches no VM on the bridge"
     over_ssh = builder_guest(
         plan.__class__(**{**plan.__dict__, "via": "ssh"}), "ssh-ed25519 AAAA", "/dev/vdb"
     )

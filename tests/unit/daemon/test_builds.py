@@ -5,11 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from banger.api.models import Image, ImageSource
+from banger.api.models import Image, ImageFiles, ImageSource
 from banger.api.requests import BuildStep, ImageBuild
 from banger.daemon.boot_set import BootSet
 from banger.daemon.builds import BuildJob, judge, provenance
 from banger.errors import BangerError, StepFailed
+from banger.hostfiles import Caller
 from banger.images.build_console import MAX_LINE_BYTES, Transcript
 from banger.images.build_disk import MARKER
 from banger.vmm import KernelCaps, QemuBackend
@@ -68,7 +69,10 @@ def test_a_huge_line_without_newline_is_linear_and_bounded() -> None:
 
 def test_provenance_records_the_base_the_steps_and_the_transport(tmp_path: Path) -> None:
     source = ImageSource(kind="pull", digest="sha256:ab")
-    base = Image(id="b1", name="deb", managed=True, source=source, created_at=datetime.now(UTC))
+    files = ImageFiles(rootfs=tmp_path / "root.ext4")
+    base = Image(
+        id="b1", name="deb", managed=True, files=files, source=source, created_at=datetime.now(UTC)
+    )
     job = BuildJob(
         req=ImageBuild(from_image="deb", name="new", steps=[BuildStep(kind="run", text="true")],
                      env={"B": "2", "A": "1"}),  # type: ignore[call-arg]
@@ -76,9 +80,10 @@ def test_provenance_records_the_base_the_steps_and_the_transport(tmp_path: Path)
         backend=QemuBackend(),
         boot=BootSet(tmp_path / "k", None, KernelCaps(has_elf=False, mmio_cmdline_devices=False,
                                                        virtio_mmio="builtin")),
-        via="ssh",
+        via="ssh", caller=Caller(0, 0),
     )  # fmt: skip
     record = provenance(job)
-    assert record["base"] == "deb" and record["base_digest"] == "sha256:ab"
-    assert record["steps"] == ["run: true"] and record["via"] == "ssh"
-    assert record["env"] == ["A", "B"]  # names only: values may be secrets
+    assert record.kind == "build" and record.base_id == "b1"
+    assert record.base == "deb" and record.base_digest == "sha256:ab"
+    assert record.steps == ["run: true"] and record.via == "ssh"
+    assert record.env == ["A", "B"]  # names only: values may be secrets

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from banger.api.models import VM, Image, ImageSource, Kernel, Operation, VMState
+from banger.api.models import VM, Image, ImageFiles, ImageSource, Kernel, Operation, VMState
 from banger.daemon.owners import ROOT, Access, Actor
 from banger.daemon.scoped import Scoped, in_use
 from banger.errors import BangerError, Conflict, NotFound, PermissionDenied
@@ -27,6 +27,7 @@ def _image(name: str, owner: int, shared: bool = False) -> Image:
         owner_uid=owner,
         shared=shared,
         managed=True,
+        files=ImageFiles(rootfs=Path(f"/srv/{name}.ext4")),
         source=ImageSource(kind="register"),
         created_at=NOW,
     )

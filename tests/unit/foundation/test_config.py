@@ -47,7 +47,7 @@ def test_nested_unknown_key(tmp_path: Path) -> None:
     [
         ("default_cpus = 'two'\n", "default_cpus"),
         ("state_dir = 'relative/dir'\n", "state_dir"),
-        ("[network]\nsubnet = '10.0.0.0/30'\n", "network.subnet"),
+        ("[network]\nsubnet = '10.0.0.0/31'\n", "network.subnet"),
         ("[network]\nbridge = 'name-much-too-long-for-linux'\n", "network.bridge"),
         ("default_backend = 'xen'\n", "default_backend"),
     ],

@@ -62,3 +62,44 @@ def test_stream_cancel_and_timeout_kill_the_process_group(tmp_path) -> None:  # 
     )
     with pytest.raises(Unavailable, match="did not finish"):
         proc.stream(["sleep", "30"], lambda _: None, timeout=0.5)
+
+
+def test_run_keeps_head_and_tail_of_a_flood_within_the_cap() -> None:
+    # 200 MB on stdout (and a little on stderr): captured output must stay within the cap.
+    script = "printf BEGIN; head -c 200000000 /dev/zero; printf END; echo oops >&2; exit 1"
+    result = proc.run(["sh", "-c", script], check=False)
+    assert result.returncode == 1 and result.stderr == "oops\n"
+    assert len(result.stdout) <= proc.MAX_CAPTURE_BYTES + 200
+    assert result.stdout.startswith("BEGIN") and result.stdout.endswith("END")
+    dropped = 200_000_008 - proc.MAX_CAPTURE_BYTES
+    assert f"[banger: {dropped} bytes of this output were dropped here" in result.stdout
+    small = proc.run(
+        ["sh", "-c", "printf abc; head -c 100000 /dev/zero; printf xyz"], max_output=64
+    )
+    assert small.stdout.startswith("abc") and small.stdout.endswith("xyz")
+    assert "99942 bytes of this output were dropped" in small.stdout  # 100006 - 64
+    assert len(small.stdout) < 64 + 120
+
+
+def test_run_feeds_input_and_keeps_short_output_whole() -> None:
+    assert proc.run(["cat"], input="a\r\nb\n").stdout == "a\nb\n"
+    assert proc.run(["cat"], input=b"\x00\xff", text=False).stdout == "\x00\ufffd"
+    with pytest.raises(Unavailable, match=r"did not finish within 0\.3 seconds"):
+        proc.run(["sleep", "30"], timeout=0.3)
+
+
+def test_stream_hands_a_giant_line_over_in_bounded_pieces() -> None:
+    sizes: list[int] = []
+    proc.stream(
+        ["sh", "-c", "head -c 5000000 /dev/zero | tr '\\0' x; echo; echo done"],
+        lambda line: sizes.append(len(line)),
+        timeout=60,
+    )
+    assert max(sizes) <= proc.MAX_STREAM_LINE and sum(sizes) == 5_000_000 + 4
+
+
+def test_a_failed_tool_with_a_giant_last_line_gives_a_short_message() -> None:
+    with pytest.raises(CommandFailed) as err:
+        proc.run(["sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' e >&2; exit 2"])
+    assert err.value.message.startswith("sh failed with exit code 2: ...eee")
+    assert len(err.value.message) < 1100

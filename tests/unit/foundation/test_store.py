@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from banger.api.models import Image, ImageSource, Kernel
+from banger.api.models import Image, ImageFiles, ImageSource, Kernel
 from banger.errors import Conflict, FailedPrecondition
 from banger.store import Database, ImageStore, KernelStore, OperationStore
 from banger.store import migrations as migrations_module
@@ -58,6 +58,7 @@ def test_names_unique_and_foreign_keys_enforced(tmp_path: Path) -> None:
         id="i1",
         name="img",
         managed=True,
+        files=ImageFiles(rootfs=Path("/srv/root.ext4"), kernel_file=Path("/srv/vmlinuz")),
         source=ImageSource(kind="register"),
         created_at=datetime.now(UTC),
     )

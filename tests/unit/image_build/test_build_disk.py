@@ -8,19 +8,22 @@ from pathlib import Path
 
 import pytest
 
-from banger.errors import InvalidArgument
+from banger.errors import InvalidArgument, NotFound
+from banger.hostfiles import Caller, fetcher
 from banger.images.build_console import Transcript
 from banger.images.build_disk import DiskStep, render_copy_script, sh_quote, stage_tree, summarize
 
 BUSYBOX = "/bin/busybox"
 NONCE = "feedc0de"
+# Copy sources read by a child with the test's own credentials, as the daemon does.
+AS_ME = fetcher(Caller(os.geteuid(), os.getegid()), "--copy source", 1 << 30)
 
 
 def run_steps(tmp_path: Path, steps: list[DiskStep], env: dict[str, str]) -> Transcript:
     if not Path(BUSYBOX).exists():
         pytest.skip("busybox-static is not installed")
     tree = tmp_path / "tree"
-    stage_tree(tree, steps, env, NONCE, mount=str(tree), busybox=BUSYBOX)
+    stage_tree(tree, steps, env, NONCE, AS_ME, mount=str(tree), busybox=BUSYBOX)
     status = tmp_path / "status"
     result = subprocess.run(
         [BUSYBOX, "sh", str(tree / "run.sh")],
@@ -101,8 +104,10 @@ def test_copy_destination_must_be_absolute_without_dotdot() -> None:
 
 
 def test_missing_copy_source_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(InvalidArgument, match="not a regular file"):
-        stage_tree(tmp_path / "t", [DiskStep("copy", src=tmp_path / "nope", dst="/x")], {}, NONCE)
+    with pytest.raises(NotFound, match="does not exist"):
+        stage_tree(
+            tmp_path / "t", [DiskStep("copy", src=tmp_path / "nope", dst="/x")], {}, NONCE, AS_ME
+        )
 
 
 def test_sh_quote_round_trips_through_a_shell() -> None:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,28 @@ def test_remote_commands_quote_what_they_embed() -> None:
     assert "'/dev/vdb'" in command and "run.sh" in command
     scrub = build_ssh.scrub_command("ssh-ed25519 AAAA it's-me")
     assert "'ssh-ed25519 AAAA it'\\''s-me'" in scrub
+
+
+def test_a_sparse_giant_machine_id_is_refused_before_anything_is_dumped(tmp_path: Path) -> None:
+    # 2 GiB apparent size in a 64 MiB image: dumping it would fill /tmp and the daemon's RAM.
+    tree = tmp_path / "tree"
+    (tree / "etc").mkdir(parents=True)
+    with (tree / "etc/machine-id").open("wb") as sparse:
+        sparse.truncate(2 << 30)
+    root = tmp_path / "root.ext4"
+    subprocess.run(["mke2fs", "-q", "-F", "-t", "ext4", "-d", tree, root, "64M"], check=True)
+    assert debugfs.stat(root, "/etc/machine-id").size == 2 << 30
+    started = time.monotonic()
+    with pytest.raises(InvalidArgument, match=r"/etc/machine-id in root.ext4 is 2147483648 bytes"):
+        build_ssh.save_machine_id(root)
+    assert time.monotonic() - started < 10  # refused from the inode, not after a 2 GiB dump
+
+
+def test_read_file_bounds_what_it_returns(tmp_path: Path) -> None:
+    root = _rootfs(tmp_path, sshd=False)
+    debugfs.write_files(root, [GuestFile("/etc/machine-id", b"x" * 4097, 0o444)])
+    with pytest.raises(InvalidArgument, match="4097 bytes, above the 4096-byte limit"):
+        build_ssh.save_machine_id(root)
+    debugfs.write_files(root, [GuestFile("/etc/machine-id", b"x" * 4096, 0o444)])
+    saved = build_ssh.save_machine_id(root)
+    assert saved is not None and saved.content == b"x" * 4096

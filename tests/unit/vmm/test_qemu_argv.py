@@ -39,7 +39,9 @@ def test_tcg_argv_has_microvm_mmio_devices_and_control_files() -> None:
     assert _value(argv, "-smp") == ["2"] and _value(argv, "-m") == ["512M"]
     for flag in ("-nodefaults", "-no-user-config", "-no-reboot", "-daemonize"):
         assert flag in argv
-    assert _value(argv, "-serial") == ["file:/state/vms/vm1/console.log"]
+    # O_APPEND (append=on): the daemon trims the log in place while QEMU writes it.
+    assert _value(argv, "-serial") == ["chardev:console"]
+    assert _value(argv, "-chardev") == ["file,id=console,path=/state/vms/vm1/console.log,append=on"]
     assert _value(argv, "-qmp") == ["unix:/state/vms/vm1/qmp.sock,server=on,wait=off"]
     assert _value(argv, "-pidfile") == ["/state/vms/vm1/qemu.pid"]
     assert _value(argv, "-initrd") == ["/k/initrd.img"]
@@ -66,7 +68,7 @@ def test_read_only_drive_vsock_and_comma_escaping() -> None:
     )
     argv = qemu_argv(spec, "qemu")
     assert _value(argv, "-drive") == ["id=ro,file=/d/a,,b.img,format=raw,if=none,read-only=on"]
-    assert _value(argv, "-serial") == ["file:/logs/x,,y.log"]
+    assert _value(argv, "-chardev") == ["file,id=console,path=/logs/x,,y.log,append=on"]
     assert "vhost-vsock-device,guest-cid=7" in _value(argv, "-device")
 
 

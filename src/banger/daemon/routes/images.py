@@ -7,10 +7,12 @@ from fastapi import APIRouter, Depends, Request
 
 from banger.api.models import Image, Operation
 from banger.api.requests import ImageBootstrap, ImageBuild, ImagePull, ImageRegister
-from banger.daemon.access import require_readable
+from banger.daemon.access import request_caller, require_absolute
+from banger.daemon.limits import check_request
 from banger.daemon.owners import Actor
 from banger.daemon.routes.deps import actor, services
 from banger.daemon.services import Services
+from banger.errors import PermissionDenied
 from banger.oci import BlobEntry
 
 router = APIRouter(prefix="/images", tags=["images"])
@@ -30,19 +32,20 @@ def register_image(
 ) -> Image:
     for what, path in (
         ("rootfs", body.rootfs),
-        ("kernel", body.kernel),
+        ("kernel", body.kernel_file),
         ("initrd", body.initrd),
         ("modules directory", body.modules),
         ("work seed", body.work_seed),
     ):
-        require_readable(request, path, what)
-    return svc.image_service.register(body, who)
+        require_absolute(path, what)
+    return svc.image_service.register(body, who, request_caller(request))
 
 
 @router.post("/bootstrap", response_model=Operation, status_code=202)
 def bootstrap_image(
     body: ImageBootstrap, svc: Services = Depends(services), who: Actor = Depends(actor)
 ) -> Operation:
+    check_request(body, svc.config.limits, svc.layout.images)
     return svc.image_service.start_bootstrap(body, who)
 
 
@@ -53,8 +56,9 @@ def pull_image(
     svc: Services = Depends(services),
     who: Actor = Depends(actor),
 ) -> Operation:
-    require_readable(request, body.docker_config, "docker config")
-    return svc.pull_service.start_pull(body, who)
+    require_absolute(body.docker_config, "docker config")  # read as the caller, at use
+    check_request(body, svc.config.limits, svc.layout.images)
+    return svc.pull_service.start_pull(body, who, request_caller(request))
 
 
 @router.post("/build", response_model=Operation, status_code=202)
@@ -66,13 +70,14 @@ def build_image(
 ) -> Operation:
     for step in body.steps:
         if step.kind == "copy":
-            require_readable(request, step.src, "--copy source")
-    return svc.build_service.start_build(body, who)
+            require_absolute(step.src, "--copy source")  # read as the caller, at use
+    check_request(body, svc.config.limits, svc.layout.images)
+    return svc.build_service.start_build(body, who, request_caller(request))
 
 
 @router.get("/{name}", response_model=Image)
 def get_image(name: str, svc: Services = Depends(services), who: Actor = Depends(actor)) -> Image:
-    return svc.image_service.find(name, who)
+    return svc.image_service.show(name, who)
 
 
 @router.post("/{name}/promote", response_model=Operation, status_code=202)
@@ -106,11 +111,25 @@ def delete_image(
 cache_router = APIRouter(prefix="/image-cache", tags=["images"])
 
 
+def _cache_admin(who: Actor) -> None:
+    """The blob cache is shared by every member: its listing shows what others pulled, and
+    a prune drops what others are about to reuse. Root and the admin group only."""
+    if not who.admin:
+        raise PermissionDenied(
+            "the image cache is shared by all users: only root and the daemon's "
+            "admin_group may list or prune it",
+            hint="ask an admin to run `banger image cache prune`; your own images are in "
+            "`banger image list`",
+        )
+
+
 @cache_router.get("", response_model=list[BlobEntry])
-def list_cache(svc: Services = Depends(services)) -> list[BlobEntry]:
+def list_cache(svc: Services = Depends(services), who: Actor = Depends(actor)) -> list[BlobEntry]:
+    _cache_admin(who)
     return svc.pull_service.cache_entries()
 
 
 @cache_router.post("/prune")
-def prune_cache(svc: Services = Depends(services)) -> dict[str, int]:
+def prune_cache(svc: Services = Depends(services), who: Actor = Depends(actor)) -> dict[str, int]:
+    _cache_admin(who)
     return {"freed_bytes": svc.pull_service.prune()}

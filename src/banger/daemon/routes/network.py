@@ -7,8 +7,7 @@ from fastapi import APIRouter, Depends
 from banger.daemon.owners import Actor
 from banger.daemon.routes.deps import actor, services
 from banger.daemon.services import Services
-from banger.errors import Conflict, PermissionDenied
-from banger.network import remove_bridge, remove_nat
+from banger.errors import PermissionDenied
 
 router = APIRouter(prefix="/network", tags=["network"])
 
@@ -22,12 +21,4 @@ def teardown(svc: Services = Depends(services), who: Actor = Depends(actor)) -> 
             "only root or an admin may tear down banger's network",
             hint="run it as root: sudo banger daemon uninstall",
         )
-    running = [vm.name for vm in svc.vms.list() if vm.is_active]
-    if running:
-        raise Conflict(
-            f"VMs are still running: {', '.join(running)}",
-            hint="stop them first: banger vm stop NAME",
-        )
-    remove_nat(svc.vm_service.booter.net)  # nft delete table ip banger
-    remove_bridge(svc.vm_service.booter.net)  # ip link del banger0
-    return {"bridge": svc.vm_service.booter.net.bridge, "state": "removed"}
+    return {"bridge": svc.vm_service.teardown_network(), "state": "removed"}

@@ -25,12 +25,7 @@ def version() -> VersionInfo:
 @router.get("/doctor", response_model=DoctorReport)
 async def doctor(svc: Services = Depends(services)) -> DoctorReport:
     cfg = svc.config
-    host = svc.vm_service.host
     checks = await run_in_threadpool(
-        host_checks,
-        cfg.qemu_bin,
-        cfg.firecracker_bin,
-        cfg.state_dir,
-        lambda: host.kvm_verdict(svc.vm_service.probe_kernel()),
+        host_checks, cfg.qemu_bin, cfg.firecracker_bin, cfg.state_dir, svc.vm_service.kvm_verdict
     )
     return DoctorReport(checks=checks, ok=all(c.status != "fail" for c in checks))

@@ -13,9 +13,11 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from banger.api.models import VM, Operation
 from banger.api.requests import VMCreate
+from banger.daemon.limits import check_request
 from banger.daemon.owners import Actor
 from banger.daemon.routes.deps import actor, services
 from banger.daemon.services import Services
+from banger.guest import console_log
 
 router = APIRouter(prefix="/vms", tags=["vms"])
 
@@ -29,6 +31,7 @@ def list_vms(svc: Services = Depends(services), who: Actor = Depends(actor)) -> 
 def create_vm(
     body: VMCreate, svc: Services = Depends(services), who: Actor = Depends(actor)
 ) -> Operation:
+    check_request(body, svc.config.limits, svc.layout.vms)
     return svc.vm_service.start_create(body, who)
 
 
@@ -81,19 +84,18 @@ CONSOLE_CHUNK = 1 << 20  # read (and held) per step of a console stream
 
 
 def _start_offset(path: Path, tail: int) -> int:
-    try:
-        return max(0, path.stat().st_size - tail)
-    except FileNotFoundError:
-        return 0
+    return max(0, console_log.end(path) - tail)
 
 
-def _read_from(path: Path, offset: int) -> bytes:
-    try:
-        with path.open("rb") as f:
-            f.seek(offset)
-            return f.read(CONSOLE_CHUNK)
-    except FileNotFoundError:
-        return b""
+def _read_from(path: Path, offset: int) -> tuple[bytes, int]:
+    """The next chunk from logical `offset` (the daemon trims long consoles in place)."""
+    data, after, skipped = console_log.read(path, offset, CONSOLE_CHUNK)
+    if skipped:
+        data = (
+            f"\n[banger: {skipped} bytes of console trimmed before they were sent]\n".encode()
+            + data
+        )
+    return data, after
 
 
 @router.get("/{name}/console", response_class=PlainTextResponse)
@@ -111,11 +113,10 @@ async def console(
     async def chunks() -> AsyncIterator[bytes]:
         offset = await run_in_threadpool(_start_offset, path, tail)
         while True:
-            data = await run_in_threadpool(_read_from, path, offset)
-            offset += len(data)
+            data, offset = await run_in_threadpool(_read_from, path, offset)
             if data:
                 yield data
-                if len(data) == CONSOLE_CHUNK:
+                if len(data) >= CONSOLE_CHUNK:
                     continue  # more is waiting: no pause
             current = await run_in_threadpool(svc.vms.get, vm_id)
             if not follow or current is None or not current.is_active:

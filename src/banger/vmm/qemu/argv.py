@@ -37,7 +37,10 @@ def qemu_argv(spec: VMSpec, qemu_bin: str, tsc_khz: int | None = None) -> list[s
     argv += ["-smp", str(spec.cpus), "-m", f"{spec.memory_mib}M", "-name", _opt(spec.name)]
     # -display none rather than -nographic: QEMU refuses -nographic with -daemonize.
     argv += ["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]
-    argv += ["-serial", f"file:{_opt(spec.console_log)}"]
+    # append=on opens the log O_APPEND (-serial file: would not): the daemon trims a long
+    # console in place (guest.console_log) and appends must land at the new end.
+    argv += ["-chardev", f"file,id=console,path={_opt(spec.console_log)},append=on"]
+    argv += ["-serial", "chardev:console"]
     argv += ["-qmp", f"unix:{_opt(qmp_socket_path(spec))},server=on,wait=off"]
     argv += ["-pidfile", str(pidfile_path(spec)), "-daemonize"]
     argv += ["-kernel", str(spec.kernel), "-append", guest_cmdline(spec, tsc_khz)]
