@@ -1,10 +1,7 @@
 """banger: a microVM manager for Linux hosts."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("banger")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0+source"
+# The one place the version is written (pyproject.toml reads it from here): a literal, so
+# every `banger` command does not pay ~70 ms importing importlib.metadata to learn it.
+__version__ = "0.1.0"
 
 __all__ = ["__version__"]

@@ -7,6 +7,28 @@ them as one line and exits non-zero.
 
 from __future__ import annotations
 
+# Every `code` a banger error can carry: the API documents it as an enum, so a client can
+# switch on it. tests/unit/foundation/test_error_codes.py keeps it complete.
+ERROR_CODES = (
+    "internal",
+    "invalid_argument",
+    "not_found",
+    "method_not_allowed",
+    "conflict",
+    "failed_precondition",
+    "permission_denied",
+    "unavailable",
+    "boot_failed",
+    "cancelled",
+    "command_failed",
+    "step_failed",
+    "build_failed",
+    "image_rejected",
+    "digest_mismatch",
+    "vmm_error",
+    "interrupted",
+)
+
 
 class BangerError(Exception):
     code: str = "internal"

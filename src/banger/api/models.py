@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, computed_field
 
+from banger.errors import ERROR_CODES
+
 
 def user_label(uid: int) -> str:
     """A uid as people read it: the user's name on this host, or the number if it has none."""
@@ -68,7 +70,11 @@ class VMState(StrEnum):
 
 
 class ErrorBody(BaseModel):
-    code: str
+    """Every error the API answers, and an operation's error: `code` for programs, `message`
+    (one line, naming the field or object at fault) and `hint` (how to fix it) for people."""
+
+    # Decoded as any string (a newer daemon may add codes); documented as the known set.
+    code: str = Field(json_schema_extra={"enum": list(ERROR_CODES)})
     message: str
     hint: str | None = None
     # Set for errors that carry a process status to pass on (code "step_failed").
@@ -142,6 +148,9 @@ class Kernel(Owned):
     version: str
     arch: str
     source: str | None = None
+    # `kernel pull`: the manifest digest imported (source holds the reference), a pin
+    # `image pull --kernel-ref REF@DIGEST` and a re-publish can rely on.
+    digest: str | None = None
     initrd_generated: bool = False
     features: dict[str, str] = Field(default_factory=dict)
     mmio_cmdline_devices: bool = False

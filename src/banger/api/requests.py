@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -14,15 +14,20 @@ from banger.names import NAME_PATTERN as _NAME
 _MAX_MIB = 16 << 20
 
 
+# A host path the daemon opens as the caller: absolute, no NUL byte (the OS refuses one).
+ABSOLUTE_PATH = r"^/[^\x00]*$"
+HostPath = Annotated[str, Field(pattern=ABSOLUTE_PATH, max_length=4096)]
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
 class KernelImport(_Request):
     name: str = Field(pattern=_NAME)
-    source: str
-    modules_dir: str | None = None
-    initrd: str | None = None
+    source: HostPath
+    modules_dir: HostPath | None = None
+    initrd: HostPath | None = None
 
 
 class KernelFetch(_Request):
@@ -30,14 +35,74 @@ class KernelFetch(_Request):
     name: str | None = Field(default=None, pattern=_NAME)
 
 
+class KernelPull(_Request):
+    """`kernel pull REF`: a catalog artifact or an ignite-style kernel image."""
+
+    ref: str = Field(min_length=1, max_length=512)
+    name: str | None = Field(default=None, pattern=_NAME)
+    platform: str = Field(default="linux/amd64", pattern=r"^linux/(amd64|arm64)(/v[0-9])?$")
+    insecure: bool = False
+    docker_config: HostPath | None = None
+
+
+class KernelPublish(_Request):
+    """`kernel publish NAME REF`: push a managed kernel to a tag."""
+
+    ref: str = Field(min_length=1, max_length=512)
+    insecure: bool = False
+    docker_config: HostPath | None = None
+
+
+# ImageRegister's kernel combinations, for the document: a managed kernel (kernel_ref, which
+# brings its own initrd and modules), or a host kernel file with an optional initrd and
+# modules only with that initrd. The model validator below enforces the same.
+_REGISTER_KERNEL: dict[str, Any] = {
+    "oneOf": [
+        {
+            "required": ["kernel_ref"],
+            "properties": {
+                "kernel_ref": {"type": "string"},
+                "kernel_file": {"type": "null"},
+                "initrd": {"type": "null"},
+                "modules": {"type": "null"},
+            },
+        },
+        {
+            "required": ["kernel_file"],
+            "properties": {"kernel_file": {"type": "string"}, "kernel_ref": {"type": "null"}},
+            "anyOf": [
+                {"properties": {"modules": {"type": "null"}}},
+                {"required": ["initrd"], "properties": {"initrd": {"type": "string"}}},
+            ],
+        },
+    ]
+}
+
+
 class ImageRegister(_Request):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_REGISTER_KERNEL)
+
     name: str = Field(pattern=_NAME)
-    rootfs: str
-    kernel_ref: str | None = None
-    kernel_file: str | None = None  # a host kernel file (the CLI's --kernel FILE)
-    initrd: str | None = None
-    modules: str | None = None
-    work_seed: str | None = None
+    rootfs: HostPath
+    kernel_ref: str | None = Field(default=None, min_length=1, max_length=255)
+    kernel_file: HostPath | None = None  # a host kernel file (the CLI's --kernel FILE)
+    initrd: HostPath | None = None
+    modules: HostPath | None = None
+    work_seed: HostPath | None = None
+
+    @model_validator(mode="after")
+    def _kernel_combination(self) -> ImageRegister:
+        if (self.kernel_ref is None) == (self.kernel_file is None):
+            raise ValueError(
+                "give exactly one of kernel_ref (--kernel-ref) and kernel_file (--kernel)"
+            )
+        if self.kernel_ref is not None and (self.initrd or self.modules):
+            raise ValueError(
+                "initrd and modules go with kernel_file (--kernel FILE), not kernel_ref"
+            )
+        if self.modules and not self.initrd:
+            raise ValueError("modules without initrd cannot boot: nothing loads them")
+        return self
 
 
 class ImageBootstrap(_Request):
@@ -57,12 +122,21 @@ class ImagePull(_Request):
     size_mib: int | None = Field(default=None, ge=16, le=_MAX_MIB)
     free_mib: int | None = Field(default=None, ge=0, le=_MAX_MIB)
     insecure: bool = False
-    docker_config: str | None = None
+    docker_config: HostPath | None = None
+
+
+def _image_required(schema: dict[str, Any]) -> None:
+    """The document requires `image`: the daemon refuses a create without one. The model
+    lets it be missing so that refusal can carry its hint (set default_image_name)."""
+    schema.setdefault("required", []).append("image")
+    schema["properties"]["image"] = {"type": "string", "minLength": 1, "maxLength": 255}
 
 
 class VMCreate(_Request):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_image_required)
+
     name: str | None = Field(default=None, pattern=_NAME)
-    image: str | None = None
+    image: str | None = Field(default=None, max_length=255)
     cpus: int | None = Field(default=None, ge=1, le=64)
     memory_mib: int | None = Field(default=None, ge=64, le=1_048_576)
     disk_size_mib: int | None = Field(default=None, ge=64, le=_MAX_MIB)
@@ -74,6 +148,24 @@ class VMCreate(_Request):
 
 ENV_KEY = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 
+# What each kind of step needs, for the document (the model validator enforces the same).
+_STEP_KINDS: dict[str, Any] = {
+    "oneOf": [
+        {
+            "required": ["kind", "text"],
+            "properties": {"kind": {"enum": ["run", "script"]}, "text": {"pattern": r"\S"}},
+        },
+        {
+            "required": ["kind", "src", "dst"],
+            "properties": {
+                "kind": {"const": "copy"},
+                "src": {"type": "string", "pattern": "^/"},
+                "dst": {"type": "string", "pattern": r"^/[^\n]*$"},
+            },
+        },
+    ]
+}
+
 
 class BuildStep(_Request):
     """One provisioning step of `image build`, run as root inside the builder VM.
@@ -82,6 +174,8 @@ class BuildStep(_Request):
     reads the file, so the daemon never opens user script paths) and `name` its file name.
     copy: `src` is an absolute host path the daemon reads, `dst` an absolute guest path.
     """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_STEP_KINDS)
 
     kind: Literal["run", "script", "copy"]
     text: str = Field(default="", max_length=1_048_576)
@@ -101,11 +195,28 @@ class BuildStep(_Request):
         return self
 
 
+# At most one of size_mib and free_mib (as numbers: both null is fine), for the document.
+_ONE_SIZE: dict[str, Any] = {
+    "not": {
+        "required": ["size_mib", "free_mib"],
+        "properties": {"size_mib": {"type": "integer"}, "free_mib": {"type": "integer"}},
+    }
+}
+
+
 class ImageBuild(_Request):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_ONE_SIZE)
+
     from_image: str = Field(min_length=1, max_length=255)
     name: str = Field(pattern=_NAME)
     steps: list[BuildStep] = Field(min_length=1, max_length=1000)
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        json_schema_extra={
+            "propertyNames": {"pattern": ENV_KEY},
+            "additionalProperties": {"type": "string", "pattern": r"^[^\x00]*$"},
+        },
+    )
     size_mib: int | None = Field(default=None, ge=16, le=_MAX_MIB)
     free_mib: int | None = Field(default=None, ge=0, le=_MAX_MIB)
     kernel_ref: str | None = None

@@ -9,7 +9,6 @@ import typer
 
 from banger.cli.context import state
 from banger.cli.output import print_json
-from banger.cli.progress import follow
 
 
 def host_path(value: Path | None) -> str | None:
@@ -21,6 +20,8 @@ def run_operation(
     ctx: typer.Context, path: str, body: dict[str, Any], *, as_json: bool
 ) -> dict[str, Any]:
     """POST an operation, follow it live (bars unless JSON), return its result."""
+    from banger.cli.progress import follow  # rich progress: only for operations
+
     st = state(ctx)
     op = st.client.post(path, {k: v for k, v in body.items() if v is not None})
     done = follow(st.client, op, quiet=as_json)

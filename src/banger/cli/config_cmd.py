@@ -8,8 +8,7 @@ import typer
 
 from banger.cli.context import JSON_OPTION, state, wants_json
 from banger.cli.output import print_fields, print_json
-from banger.config import load_daemon_config
-from banger.config.loader import user_config_path
+from banger.config import user_config_path
 
 app = typer.Typer(help="Show and check banger's configuration.")
 
@@ -20,7 +19,7 @@ def show(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
     cfg = state(ctx).config
     data = {
         "path": str(state(ctx).config_path or user_config_path()),
-        **cfg.model_dump(mode="json"),
+        **cfg.as_json(),
     }
     print_json(data) if wants_json(ctx, json) else print_fields(data)
 
@@ -35,5 +34,7 @@ def check(
     """Validate the user config (and a daemon config): one line per problem."""
     _ = state(ctx).config  # loading validates
     if daemon_config is not None:
+        from banger.config import load_daemon_config  # pydantic: only for this flag
+
         load_daemon_config(daemon_config)
     typer.echo("configuration is valid")

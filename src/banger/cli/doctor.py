@@ -1,24 +1,30 @@
-"""`banger doctor`: the daemon's host checks plus what only the caller can see."""
+"""`banger doctor`: the daemon's host checks plus what only the caller can see.
+
+The host probes, the models and rich load when the verb runs, not when `banger` starts.
+"""
 
 from __future__ import annotations
 
 import grp
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.markup import escape
 
-from banger.api.models import DoctorCheck, DoctorReport
 from banger.cli.context import JSON_OPTION, state, wants_json
 from banger.cli.output import console, print_json
-from banger.doctor import KvmVerdict, host_checks
 from banger.errors import BangerError
+
+if TYPE_CHECKING:
+    from banger.api.models import DoctorCheck
 
 _STYLE = {"pass": "[green]pass[/green]", "warn": "[yellow]warn[/yellow]", "fail": "[red]fail[/red]"}
 
 
 def _group_check(socket_path: Path) -> DoctorCheck:
+    from banger.api.models import DoctorCheck
+
     try:
         group = grp.getgrgid(socket_path.stat().st_gid).gr_name
     except (OSError, KeyError):
@@ -37,6 +43,11 @@ def _group_check(socket_path: Path) -> DoctorCheck:
 
 def doctor(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
     """Check this host: KVM (really usable?), QEMU/TCG, Firecracker, network, disks, tools."""
+    from rich.markup import escape
+
+    from banger.api.models import DoctorCheck, DoctorReport
+    from banger.doctor import KvmVerdict, host_checks
+
     st = state(ctx)
     checks: list[DoctorCheck] = []
     try:
@@ -73,11 +84,13 @@ def doctor(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
     else:
         for c in checks:
             hint = f"  [dim]→ {escape(c.hint)}[/dim]" if c.hint else ""
-            console.print(
+            console().print(
                 f"{_STYLE[c.status]}  [bold]{c.name:<15}[/bold] {escape(c.detail)}{hint}",
                 highlight=False,
             )
             if c.evidence:
-                console.print(f"{'':<23}[dim]evidence: {escape(c.evidence)}[/dim]", highlight=False)
+                console().print(
+                    f"{'':<23}[dim]evidence: {escape(c.evidence)}[/dim]", highlight=False
+                )
     if not result.ok:
         raise typer.Exit(1)

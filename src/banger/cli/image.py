@@ -3,33 +3,28 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from banger.api.buildfile import parse_size_mib
-from banger.api.models import Image
+from banger.cli import views
 from banger.cli.common import host_path, run_operation
 from banger.cli.context import JSON_OPTION, state, wants_json
 from banger.cli.image_build import build
-from banger.cli.output import print_fields, print_json, print_table
+from banger.cli.output import print_json, print_table
 from banger.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from banger.api.models import Image
 
 app = typer.Typer(help="Images: complete boot sets (rootfs, kernel, initrd, work seed).")
 app.command()(build)
 
 
-def _summary(i: Image) -> dict[str, object]:
-    size = f"{i.size_bytes / 2**20:.0f} MiB" if i.size_bytes else None
-    return {
-        "name": i.name,
-        "owner": i.owner,
-        "shared": "yes" if i.shared else "no",
-        "managed": "yes" if i.managed else "no",
-        "kernel": i.kernel,
-        "source": i.source.ref or i.source.kind,
-        "size": size,
-        "created": i.created_at.strftime("%F %T"),
-    }
+def _image(data: Any) -> Image:
+    from banger.api.models import Image  # pydantic: in the verbs that use it, not at import
+
+    return Image.model_validate(data)
 
 
 def _done(ctx: typer.Context, as_json: bool, result: dict[str, object], verb: str) -> None:
@@ -62,7 +57,7 @@ def register(
         "modules": host_path(modules),
         "work_seed": host_path(work_seed),
     }
-    image = Image.model_validate(
+    image = _image(
         state(ctx).client.post("/images/register", {k: v for k, v in body.items() if v is not None})
     )
     print_json(image) if wants_json(ctx, json) else typer.echo(f"image {image.name} registered")
@@ -104,47 +99,26 @@ def bootstrap(
 @app.command("list")
 def list_(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
     """List images."""
-    images = [Image.model_validate(i) for i in state(ctx).client.get("/images")]
-    if wants_json(ctx, json):
-        print_json(images)
-    else:
-        print_table(
-            [_summary(i) for i in images],
-            ["name", "owner", "shared", "managed", "kernel", "source", "size", "created"],
-            empty="no images (build one: banger image bootstrap debian --name debian-12)",
-        )
+    views.image_list(state(ctx), as_json=wants_json(ctx, json))
 
 
 @app.command()
 def show(ctx: typer.Context, name: str, json: bool = JSON_OPTION) -> None:
     """Show an image with the host paths of its boot set."""
-    image = Image.model_validate(state(ctx).client.get(f"/images/{name}"))
-    if wants_json(ctx, json):
-        print_json(image)
-        return
-    print_fields(
-        {
-            **_summary(image),
-            "id": image.id,
-            "digest": image.source.digest,
-            "platform": image.source.platform,
-            "files": image.files.model_dump(mode="json", exclude_none=True),
-            "provenance": image.provenance.model_dump(mode="json") if image.provenance else None,
-        }
-    )
+    views.image_show(state(ctx), name, as_json=wants_json(ctx, json))
 
 
 @app.command()
 def share(ctx: typer.Context, name: str, json: bool = JSON_OPTION) -> None:
     """Let every banger user list, show, boot and build from your image (not change it)."""
-    image = Image.model_validate(state(ctx).client.post(f"/images/{name}/share"))
+    image = _image(state(ctx).client.post(f"/images/{name}/share"))
     print_json(image) if wants_json(ctx, json) else typer.echo(f"image {image.name} shared")
 
 
 @app.command()
 def unshare(ctx: typer.Context, name: str, json: bool = JSON_OPTION) -> None:
     """Make an image yours alone again (VMs others made from it keep working)."""
-    image = Image.model_validate(state(ctx).client.post(f"/images/{name}/unshare"))
+    image = _image(state(ctx).client.post(f"/images/{name}/unshare"))
     print_json(image) if wants_json(ctx, json) else typer.echo(f"image {image.name} unshared")
 
 
@@ -174,6 +148,8 @@ def pull(
     """Pull an OCI image from any registry into a bootable, correctly-owned image."""
     if size is not None and free is not None:
         raise InvalidArgument("--size and --free exclude each other", hint="give one of them")
+    from banger.api.buildfile import parse_size_mib
+
     docker_config = Path.home() / ".docker" / "config.json"
     body = {
         "ref": ref,

@@ -7,23 +7,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from banger.api.buildfile import (
-    CLI_FLAGS,
-    build_request,
-    load_build_file,
-    parse_size_mib,
-    script_step,
-    split_copy,
-)
-from banger.api.requests import BuildStep
 from banger.cli.common import run_operation
 from banger.cli.context import JSON_OPTION, wants_json
 from banger.cli.output import print_error
 from banger.errors import InvalidArgument, StepFailed
+
+if TYPE_CHECKING:
+    from banger.api.requests import BuildStep
 
 STEP_FLAGS = ("--run", "--script", "--copy")
 
@@ -48,6 +42,9 @@ def step_order(argv: list[str]) -> list[str]:
 def ordered_steps(
     runs: list[str], scripts: list[Path], copies: list[str], argv: list[str]
 ) -> list[BuildStep]:
+    from banger.api.buildfile import script_step, split_copy
+    from banger.api.requests import BuildStep
+
     by_kind: dict[str, list[BuildStep]] = {
         "run": [BuildStep(kind="run", text=text) for text in runs],
         "script": [script_step(path.expanduser()) for path in scripts],
@@ -110,6 +107,8 @@ def build(
     """
     if size is not None and free is not None:
         raise InvalidArgument("give at most one of --size and --free", hint="pick one")
+    from banger.api.buildfile import CLI_FLAGS, build_request, load_build_file, parse_size_mib
+
     overrides: dict[str, Any] = {
         "from_image": from_image,
         "name": name,

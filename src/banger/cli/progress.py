@@ -37,7 +37,7 @@ def follow(client: Client, op: dict[str, Any] | Operation, *, quiet: bool = Fals
     op_id = op["id"] if isinstance(op, dict) else op.id
     last: Operation | None = None
     bars: dict[str, TaskID] = {}
-    progress = Progress(*_columns(True), console=err_console, transient=True, disable=quiet)
+    progress = Progress(*_columns(True), console=err_console(), transient=True, disable=quiet)
     try:
         with progress:
             for event in client.events(op_id):

@@ -1,45 +1,38 @@
-"""`banger vm create|start|stop|restart|delete|list|show|logs|ssh|exec|cp`."""
+"""`banger vm create|start|stop|restart|delete|list|show|logs|ssh|exec|cp`.
+
+`list`, `show`, `ssh` and `exec` are quick verbs (their bodies are cli.views and cli.ssh,
+on the daemon's JSON); `cp` validates the daemon's answer into the `VM` model.
+"""
 
 from __future__ import annotations
 
-import shlex
 import sys
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from banger import proc
-from banger.api.buildfile import parse_size_mib
-from banger.api.models import VM
-from banger.cli import ssh
+from banger.cli import ssh, views
 from banger.cli.common import run_operation
 from banger.cli.context import JSON_OPTION, state, wants_json
-from banger.cli.output import print_fields, print_json, print_table
 from banger.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from banger.api.models import VM
 
 app = typer.Typer(help="MicroVMs: create, use over ssh, stop, delete.")
 
 
 def _get(ctx: typer.Context, name: str) -> VM:
+    from banger.api.models import VM
+
     return VM.model_validate(state(ctx).client.get(f"/vms/{name}"))
 
 
-def _row(vm: VM) -> dict[str, object]:
-    return {
-        "name": vm.name,
-        "owner": vm.owner,
-        "state": vm.state,
-        "backend": vm.backend,
-        "image": vm.image,
-        "ip": vm.ip,
-        "cpus": vm.cpus,
-        "memory": f"{vm.memory_mib} MiB",
-    }
-
-
-def _report(ctx: typer.Context, as_json: bool, result: dict[str, object], verb: str) -> None:
+def _report(ctx: typer.Context, as_json: bool, result: dict[str, Any], verb: str) -> None:
     if not as_json:
-        vm = VM.model_validate(result)
-        typer.echo(f"VM {vm.name} {verb}" + (f" at {vm.ip}" if vm.ip else ""))
+        ip = result.get("ip")
+        typer.echo(f"VM {result['name']} {verb}" + (f" at {ip}" if ip else ""))
 
 
 def _lifecycle(
@@ -73,6 +66,8 @@ def create(
     json: bool = JSON_OPTION,
 ) -> None:
     """Create (and boot) a VM from an image."""
+    from banger.api.buildfile import parse_size_mib
+
     st = state(ctx)
     key = ssh.ensure_key(st.config)
     body = {
@@ -137,27 +132,14 @@ def delete(
 @app.command("list")
 def list_(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
     """List VMs."""
-    vms = [VM.model_validate(v) for v in state(ctx).client.get("/vms")]
-    if wants_json(ctx, json):
-        print_json(vms)
-    else:
-        print_table(
-            [_row(v) for v in vms],
-            ["name", "owner", "state", "backend", "image", "ip", "cpus", "memory"],
-            empty="no VMs (create one: banger vm create --wait)",
-        )
+    views.vm_list(state(ctx), as_json=wants_json(ctx, json))
 
 
 @app.command()
 def show(ctx: typer.Context, name: str, json: bool = JSON_OPTION) -> None:
     """Show a VM: state (as recorded; the daemon's monitor notices a dead VMM within a second),
     backend, disk strategy, address, process."""
-    vm = _get(ctx, name)
-    if wants_json(ctx, json):
-        print_json(vm)
-        return
-    data = vm.model_dump(mode="json", exclude={"authorized_keys", "ssh_host_key"})
-    print_fields(data)
+    views.vm_show(state(ctx), name, as_json=wants_json(ctx, json))
 
 
 @app.command()
@@ -175,24 +157,13 @@ def logs(
 @app.command("ssh", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def ssh_(ctx: typer.Context, name: str) -> None:
     """Open a shell in the VM, or run `-- CMD...` (execs the system ssh)."""
-    st = state(ctx)
-    vm = _get(ctx, name)
-    argv = ssh.ssh_argv(vm, ssh.ensure_key(st.config), batch=False)
-    command = list(ctx.args)
-    if command:
-        argv += ["--", shlex.join(command)]
-    sys.stdout.flush()
-    proc.exec_replace(argv)
+    ssh.ssh_into(state(ctx), name, list(ctx.args))
 
 
 @app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def exec_(ctx: typer.Context, name: str) -> None:
     """Run `-- CMD...` in the VM; exit with its exit code."""
-    if not ctx.args:
-        raise InvalidArgument("no command given", hint=f"banger vm exec {name} -- CMD ARGS...")
-    st = state(ctx)
-    argv = ssh.ssh_argv(_get(ctx, name), ssh.ensure_key(st.config), batch=True, tty=False)
-    raise typer.Exit(proc.run_attached([*argv, "--", shlex.join(ctx.args)]))
+    raise typer.Exit(ssh.exec_in(state(ctx), name, list(ctx.args)))
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""The httpx client of the bangerd API over its UNIX socket."""
+"""The client of the bangerd API over its UNIX socket (HTTP/1.1, standard library only)."""
 
 from banger.client.http import Client
 

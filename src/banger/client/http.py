@@ -6,13 +6,17 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
 
 from banger import errors
 from banger.api import API_PREFIX
-from banger.api.models import OperationEvent
+from banger.client import wire
+
+if TYPE_CHECKING:
+    from banger.api.models import OperationEvent
+
+CONNECT_TIMEOUT = 5.0
 
 _BY_CODE: dict[str, type[errors.BangerError]] = {
     cls.code: cls
@@ -42,16 +46,14 @@ def error_from_body(status: int, body: Any) -> errors.BangerError:
 
 
 class Client:
+    """bangerd's API: JSON in, JSON out; every failure a BangerError (one line, a hint)."""
+
     def __init__(self, socket_path: Path, *, timeout: float = 60.0) -> None:
         self.socket_path = socket_path
-        self._http = httpx.Client(
-            transport=httpx.HTTPTransport(uds=str(socket_path)),
-            base_url=f"http://bangerd{API_PREFIX}",
-            timeout=httpx.Timeout(timeout, connect=5.0),
-        )
+        self.timeout = timeout
 
     def close(self) -> None:
-        self._http.close()
+        """Nothing to release: each request has its own connection."""
 
     def __enter__(self) -> Client:
         return self
@@ -72,54 +74,72 @@ class Client:
             hint="start it with `sudo banger daemon start` (or run ./scripts/setup)",
         )
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+    @staticmethod
+    def _target(path: str, params: dict[str, Any] | None) -> str:
+        target = quote(API_PREFIX + path, safe="/?&=")
+        # Booleans as the daemon's query parsing reads them ("true"/"false"), None left out.
+        given = {k: str(v).lower() if isinstance(v, bool) else v for k, v in (params or {}).items()}
+        query = urlencode({k: v for k, v in given.items() if v is not None})
+        return f"{target}{'&' if '?' in target else '?'}{query}" if query else target
+
+    @contextmanager
+    def _exchange(
+        self, method: str, path: str, params: dict[str, Any] | None, body: bytes | None,
+        timeout: float | None,
+    ) -> Iterator[wire.Response]:  # fmt: skip
+        """One request; transport failures become BangerErrors, as do HTTP errors."""
         try:
-            response = self._http.request(method, path, **kwargs)
-        except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
-            raise self._unreachable(exc) from None
-        except httpx.TimeoutException as exc:
+            with wire.exchange(
+                self.socket_path, method, self._target(path, params), body,
+                connect_timeout=CONNECT_TIMEOUT, timeout=timeout,
+            ) as response:  # fmt: skip
+                if response.is_error:
+                    self._decode(response.status, response.read())
+                yield response
+        except TimeoutError as exc:
             raise errors.Unavailable(
                 f"bangerd did not answer {method} {path} in time", hint="see the daemon log"
             ) from exc
-        return self._decode(response)
+        except OSError as exc:
+            raise self._unreachable(exc) from None
+
+    def request(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
+    ) -> Any:
+        body = None if json is None else _dumps(json)
+        with self._exchange(method, path, params, body, self.timeout) as response:
+            content = response.read()
+        return self._decode(response.status, content)
 
     @staticmethod
-    def _decode(response: httpx.Response) -> Any:
+    def _decode(status: int, content: bytes) -> Any:
         try:
-            body = response.json() if response.content else None
-        except json.JSONDecodeError:
+            body = json.loads(content) if content else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
             body = None
-        if response.is_error:
-            raise error_from_body(response.status_code, body)
+        if status >= 400:
+            raise error_from_body(status, body)
         return body
 
     def get(self, path: str, **params: Any) -> Any:
-        return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
+        return self.request("GET", path, params=params)
 
     def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         return self.request("POST", path, json=body or {})
 
     def delete(self, path: str, **params: Any) -> Any:
-        return self.request(
-            "DELETE", path, params={k: v for k, v in params.items() if v is not None}
-        )
+        return self.request("DELETE", path, params=params)
 
     @contextmanager
-    def _stream(self, path: str, **params: str) -> Iterator[httpx.Response]:
+    def _stream(self, path: str, **params: str) -> Iterator[wire.Response]:
         """A streamed GET with no read timeout; failures become BangerErrors, as in `request`."""
-        try:
-            with self._http.stream(
-                "GET", path, params=params, timeout=httpx.Timeout(None, connect=5.0)
-            ) as response:
-                if response.is_error:
-                    response.read()
-                    self._decode(response)
-                yield response
-        except (httpx.ConnectError, httpx.RemoteProtocolError) as exc:
-            raise self._unreachable(exc) from None
+        with self._exchange("GET", path, params, None, None) as response:
+            yield response
 
     def events(self, op_id: str) -> Iterator[OperationEvent]:
         """Follow an operation's NDJSON stream until it ends."""
+        from banger.api.models import OperationEvent  # pydantic: only verbs that follow one
+
         with self._stream(f"/operations/{op_id}/events") as response:
             for line in response.iter_lines():
                 if line.strip():
@@ -129,3 +149,7 @@ class Client:
         """A VM's serial console as it comes; with `follow`, until the VM stops."""
         with self._stream(f"/vms/{vm}/console", follow=str(follow).lower()) as response:
             yield from response.iter_bytes()
+
+
+def _dumps(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()

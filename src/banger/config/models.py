@@ -1,4 +1,4 @@
-"""Typed configuration: the daemon's /etc/banger/config.toml and the user's config."""
+"""Typed configuration: the daemon's /etc/banger/config.toml (the user's is config.user)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ from ipaddress import IPv4Network
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from banger.config.user import DEFAULT_SOCKET
 from banger.errors import InvalidArgument
 from banger.network.config import check_interface_name, check_nft_table_name, check_subnet
 
 T = TypeVar("T")
 
 DEFAULT_DAEMON_CONFIG = Path("/etc/banger/config.toml")
-DEFAULT_SOCKET = Path("/run/banger/bangerd.sock")
 DEFAULT_STATE_DIR = Path("/var/lib/banger")
 
 
@@ -106,6 +106,12 @@ class DaemonConfig(_Strict):
     # does; everyone else in socket_group only on their own (and use shared images/kernels).
     admin_group: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
     firecracker_bin: Path | None = None
+    # Firecracker under its jailer (chroot, uid/gid, cgroups): see docs/vmm.md.
+    use_jailer: bool = False
+    jailer_bin: Path | None = None
+    jailer_uid: int | None = Field(default=None, ge=1)  # never root: the point is to drop it
+    jailer_gid: int | None = Field(default=None, ge=1)
+    jailer_cgroups: list[str] = Field(default_factory=list)  # "<file>=<value>"
     qemu_bin: str = "qemu-system-x86_64"
     default_backend: Literal["auto", "qemu", "firecracker"] = "auto"
     accel: Literal["auto", "kvm", "tcg"] = "auto"
@@ -120,7 +126,30 @@ class DaemonConfig(_Strict):
     boot: BootSettings = BootSettings()
     limits: LimitSettings = LimitSettings()
 
-    _abs_state = field_validator("state_dir", "socket_path", "firecracker_bin")(_absolute)
+    _abs_state = field_validator("state_dir", "socket_path", "firecracker_bin", "jailer_bin")(
+        _absolute
+    )
+
+    @field_validator("jailer_cgroups")
+    @classmethod
+    def _cgroup_settings(cls, value: list[str]) -> list[str]:
+        for setting in value:
+            if "=" not in setting or "/" in setting.split("=", 1)[0]:
+                raise PydanticCustomError(
+                    "jailer_cgroup",
+                    "'{setting}' is not <cgroup file>=<value>",
+                    {"setting": setting},
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _jailer_needs_ids(self) -> DaemonConfig:
+        if self.use_jailer and (self.jailer_uid is None or self.jailer_gid is None):
+            raise PydanticCustomError(
+                "jailer_ids",
+                "use_jailer needs jailer_uid and jailer_gid (a dedicated, non-root id)",
+            )
+        return self
 
     @field_validator("clone_strategy", mode="before")
     @classmethod
@@ -132,14 +161,3 @@ class DaemonConfig(_Strict):
                 "'dm-snapshot' is not supported yet; use 'auto', 'reflink' or 'copy'",
             )
         return value
-
-
-class UserConfig(_Strict):
-    socket_path: Path = DEFAULT_SOCKET
-    default_image_name: str | None = None
-    ssh_key_path: Path | None = None
-
-    @field_validator("ssh_key_path", "socket_path")
-    @classmethod
-    def _expand(cls, value: Path | None) -> Path | None:
-        return _absolute(value.expanduser()) if value is not None else None

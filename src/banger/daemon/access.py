@@ -22,7 +22,8 @@ from banger.hostfiles import Caller
 
 def require_absolute(raw: str | None, what: str) -> None:
     if raw is not None and not Path(raw).is_absolute():
-        raise InvalidArgument(f"{what} {raw} is not an absolute path", hint="pass a full path")
+        shown = raw or "''"  # an empty value must still show in the message
+        raise InvalidArgument(f"{what} {shown} is not an absolute path", hint="pass a full path")
 
 
 def request_caller(request: Request) -> Caller:

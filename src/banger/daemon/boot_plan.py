@@ -122,7 +122,8 @@ def _lease(run: BootRun) -> Callable[[], None]:
 
 def _tap(run: BootRun) -> Callable[[], None]:
     tap = tap_name(run.guest.guest_id)
-    create_tap(tap, run.net.bridge)  # ip tuntap add dev TAP mode tap; ip link set TAP master BR up
+    # ip tuntap add dev TAP mode tap [user UID]; ip link set TAP master BR up
+    create_tap(tap, run.net.bridge, owner=run.backend.tap_owner)
     run.state.tap = tap
     return lambda: delete_tap(tap)  # ip link del TAP
 

@@ -23,7 +23,7 @@ from banger.guest.boot_watch import ConsoleWatch, Phase
 from banger.images.build_console import BuildDone, StepBegin, StepExit, StepOutput, Transcript
 from banger.network import mac_for
 from banger.ops.manager import OperationReporter
-from banger.store.layout import BuilderDir
+from banger.store.layout import BUILDER_PREFIX, BuilderDir
 from banger.vmm import Backend, Drive, ProcessState, VMHandle
 
 POLL_SECONDS = 0.2
@@ -31,11 +31,15 @@ POWEROFF_GRACE_SECONDS = 60.0
 BUILD_DRIVE_ID = "build"
 
 
-BUILDER_LEASE_PREFIX = "build-"
+BUILDER_LEASE_PREFIX = BUILDER_PREFIX
 
 
 def builder_lease_owner(builder_id: str) -> str:
-    return BUILDER_LEASE_PREFIX + builder_id
+    """A builder's id is its directory's name, "build-<token>" (StateLayout.builder): it is
+    its own lease owner, and the prefix is what keeps it apart from VM ids (hex)."""
+    if not builder_id.startswith(BUILDER_LEASE_PREFIX):
+        raise ValueError(f"builder id {builder_id!r} lacks the {BUILDER_LEASE_PREFIX!r} prefix")
+    return builder_id
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,7 @@ def run_builder(
         handle = run.state.handle
         assert handle is not None and run.state.ip is not None
         reporter.on_cancel(lambda: backend.kill(handle))
-        watch = booter.watch(guest.console_log, backend.effective_accel(plan.accel))
+        watch = booter.watch(guest.console_log, backend.effective_accel(plan.accel), backend.name)
         if client_key is None or client_public is None:
             return _follow(plan, backend, handle, reporter, watch)
         transcript = Transcript(nonce=plan.nonce, steps=len(plan.steps))

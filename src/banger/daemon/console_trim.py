@@ -9,10 +9,10 @@ records, so a VM being created, a running one and a hidden builder are all cover
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from banger.daemon.ticker import Ticker
 from banger.guest import console_log
 from banger.store import StateLayout
 
@@ -49,23 +49,7 @@ def trim_all(layout: StateLayout, cap: int) -> int:
     return total
 
 
-class ConsoleTrimmer:
+class ConsoleTrimmer(Ticker):
     def __init__(self, layout: StateLayout, cap: int) -> None:
         self.layout, self.cap = layout, cap
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="console-trim", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(POLL_SECONDS):
-            try:
-                trim_all(self.layout, self.cap)
-            except Exception:  # the trimmer must outlive any one bad pass
-                log.exception("console trim pass failed")
+        super().__init__("console-trim", POLL_SECONDS, lambda: trim_all(layout, cap))

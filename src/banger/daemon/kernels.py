@@ -24,6 +24,7 @@ from banger.kernels import (
 )
 from banger.kernels import model as kfiles
 from banger.ops.manager import OperationManager, OperationReporter
+from banger.ops.reporter import Reporter
 from banger.store import ImageStore, KernelStore, StateLayout
 
 
@@ -86,14 +87,29 @@ class KernelService:
             work_dir=staging / "build",
             label=origin,
         )
+        return self.record(kernel_id, info, origin, reporter, owner_uid).model_dump(mode="json")
+
+    def record(
+        self,
+        kernel_id: str,
+        info: KernelInfo,
+        origin: str,
+        reporter: Reporter,
+        owner_uid: int,
+        digest: str | None = None,
+    ) -> Kernel:
+        """Insert the row of the kernel imported into kernels/<kernel_id>/; on failure
+        the directory goes too."""
+        dest = self.layout.kernel_dir(kernel_id)
         try:
             kernel = Kernel(
                 id=kernel_id,
-                name=name,
+                name=info.name,
                 owner_uid=owner_uid,
                 version=info.version,
                 arch=info.arch,
                 source=origin,
+                digest=digest,
                 initrd_generated=info.initrd_generated,
                 features=dict(info.features),
                 mmio_cmdline_devices=info.mmio_cmdline_devices,
@@ -104,11 +120,11 @@ class KernelService:
         except BaseException:
             shutil.rmtree(dest, ignore_errors=True)
             raise
-        reporter.log(f"kernel {name}: {info.version} ({info.arch})")
-        return kernel.model_dump(mode="json")
+        reporter.log(f"kernel {info.name}: {info.version} ({info.arch})")
+        return kernel
 
     @contextlib.contextmanager
-    def _staging(self) -> Iterator[tuple[str, Path]]:
+    def staging(self) -> Iterator[tuple[str, Path]]:
         """(kernel id, its private 0700 staging dir under tmp/), removed when done."""
         kernel_id = secrets.token_hex(8)
         staging = self.layout.kernel_staging(kernel_id)
@@ -127,7 +143,7 @@ class KernelService:
         initrd = Path(request.initrd) if request.initrd else None
 
         def work(reporter: OperationReporter) -> dict[str, object]:
-            with self._staging() as (kernel_id, staging):
+            with self.staging() as (kernel_id, staging):
                 reporter.stage(f"read inputs as uid {caller.uid}")
                 inputs = copy_as_caller(
                     caller,
@@ -149,7 +165,7 @@ class KernelService:
         self._ensure_free(name, actor)
 
         def work(reporter: OperationReporter) -> dict[str, object]:
-            with self._staging() as (kernel_id, staging):
+            with self.staging() as (kernel_id, staging):
                 deb = download_debian_kernel(staging / "download", reporter)
                 inputs = CallerInputs(deb, None, None)  # the daemon's own download
                 origin = f"debian:{deb.name}"

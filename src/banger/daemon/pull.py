@@ -6,9 +6,9 @@ import re
 import shutil
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from banger.api.models import ImageSource, Operation, PullProvenance
+from banger.api.models import ImageSource, Kernel, Operation, PullProvenance
 from banger.api.requests import ImagePull
 from banger.daemon.docker_auth import docker_config_as
 from banger.daemon.images import ROOTFS, ImageService
@@ -26,6 +26,9 @@ from banger.oci import (
 )
 from banger.oci.pull import DEFAULT_RAM_DIR
 from banger.ops.manager import OperationReporter
+
+if TYPE_CHECKING:
+    from banger.daemon.kernel_catalog import KernelCatalog
 
 
 def default_name(repository: str, tag: str | None) -> str:
@@ -57,12 +60,14 @@ class PullService:
         # One pull unpacks at a time: unpacking is where a pull's memory peaks (a hostile
         # layer stays under the daemon's bound alone, not three at once). Downloads overlap.
         self.unpack_slots = threading.BoundedSemaphore(1)
+        # `--kernel-ref REGISTRY/REPO:TAG`: a catalog kernel, pulled if needed (services.py).
+        self.kernel_catalog: KernelCatalog | None = None
 
     def start_pull(self, req: ImagePull, actor: Actor, caller: Caller) -> Operation:
         ref = parse_reference(req.ref)
         name = req.name or default_name(ref.repository, ref.tag)
         self.images.ensure_free(name, actor)
-        kernel = self.images.resolve_kernel(req.kernel_ref, actor)
+        kernel = self._kernel(req, actor, caller)
         insecure = [*self.insecure, ref.registry] if req.insecure else list(self.insecure)
 
         def build(staging: Path, reporter: OperationReporter) -> tuple[ImageSource, dict[str, Any]]:
@@ -116,6 +121,20 @@ class PullService:
             }
 
         return self.images.start_managed("image.pull", name, kernel, build, actor.uid)
+
+    def _kernel(self, req: ImagePull, actor: Actor, caller: Caller) -> Kernel:
+        """A kernel name, or a catalog reference (a kernel name has no '/', a reference
+        always does: its registry host)."""
+        if req.kernel_ref is None or "/" not in req.kernel_ref or self.kernel_catalog is None:
+            return self.images.resolve_kernel(req.kernel_ref, actor)
+        return self.kernel_catalog.ensure(
+            req.kernel_ref,
+            actor,
+            caller,
+            platform=req.platform,
+            insecure=req.insecure,
+            docker_config=req.docker_config,
+        )
 
     @staticmethod
     def _pull(ref: str, **options: Any) -> PulledImage:

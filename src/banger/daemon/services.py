@@ -10,6 +10,7 @@ from banger.config.models import DaemonConfig
 from banger.daemon.builds import BuildService
 from banger.daemon.console_trim import ConsoleTrimmer
 from banger.daemon.images import ImageService
+from banger.daemon.kernel_catalog import KernelCatalog
 from banger.daemon.kernels import KernelService
 from banger.daemon.leases import Leases
 from banger.daemon.leftovers import clean_at_start, ram_scratch_dir, release_ram_scratch
@@ -25,6 +26,7 @@ from banger.oci import ReplayLimits
 from banger.ops.manager import OperationManager
 from banger.ops.oplog import LogLimits
 from banger.store import Database, ImageStore, KernelStore, OperationStore, StateLayout, VMStore
+from banger.vmm.firecracker.jail import JailSettings
 
 log = logging.getLogger("banger.daemon")
 
@@ -39,6 +41,7 @@ class Services:
     images: ImageStore
     vms: VMStore
     kernel_service: KernelService
+    kernel_catalog: KernelCatalog
     image_service: ImageService
     vm_service: VMService
     pull_service: PullService
@@ -58,6 +61,18 @@ class Services:
         self.monitor.stop()
         self.db.close()
         release_ram_scratch(self.pull_service.ram_dir)
+
+
+def _jail_settings(config: DaemonConfig) -> JailSettings | None:
+    if not config.use_jailer:
+        return None
+    assert config.jailer_uid is not None and config.jailer_gid is not None  # the config checks
+    return JailSettings(
+        jailer_bin=str(config.jailer_bin or "jailer"),
+        uid=config.jailer_uid,
+        gid=config.jailer_gid,
+        cgroups=tuple(config.jailer_cgroups),
+    )
 
 
 def build_services(config: DaemonConfig) -> Services:
@@ -97,6 +112,7 @@ def build_services(config: DaemonConfig) -> Services:
         verdicts=VerdictCache(layout.kvm_verdicts),
         probe_dir=layout.tmp,
         probe_seconds=config.boot.kvm_probe_seconds,
+        jail=_jail_settings(config),
     )
     vm_service = VMService(
         layout,
@@ -110,6 +126,10 @@ def build_services(config: DaemonConfig) -> Services:
         (config.default_cpus, config.default_memory_mib),
     )
     monitor = Monitor(vm_service)
+    kernel_service = KernelService(layout, kernels, images, ops)
+    kernel_catalog = KernelCatalog(kernel_service, list(config.oci.insecure_registries))
+    pull_service = _pull_service(config, layout, image_service, ram_dir)
+    pull_service.kernel_catalog = kernel_catalog  # `image pull --kernel-ref REF`
     return Services(
         config=config,
         layout=layout,
@@ -118,10 +138,11 @@ def build_services(config: DaemonConfig) -> Services:
         kernels=kernels,
         images=images,
         vms=vms,
-        kernel_service=KernelService(layout, kernels, images, ops),
+        kernel_service=kernel_service,
+        kernel_catalog=kernel_catalog,
         image_service=image_service,
         vm_service=vm_service,
-        pull_service=_pull_service(config, layout, image_service, ram_dir),
+        pull_service=pull_service,
         build_service=BuildService(
             layout,
             image_service,

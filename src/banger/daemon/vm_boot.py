@@ -46,9 +46,9 @@ class Booter:
     stall: StallLimits = field(default_factory=StallLimits)
     ready_timeout: float = 300.0
 
-    def watch(self, console: Path, accel: str) -> ConsoleWatch:
+    def watch(self, console: Path, accel: str, vmm: str = "qemu") -> ConsoleWatch:
         """A watch on a guest that has just started (see guest.boot_watch)."""
-        return ConsoleWatch(console, self.stall, accel=accel)
+        return ConsoleWatch(console, self.stall, accel=accel, vmm=vmm)
 
     def run(
         self,

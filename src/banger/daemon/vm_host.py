@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from banger.doctor import KvmVerdict, VerdictCache, device_verdict, fingerprint, probe_kvm
 from banger.errors import FailedPrecondition, InvalidArgument
 from banger.ops.reporter import Reporter
 from banger.vmm import Backend, FirecrackerBackend, QemuBackend
+from banger.vmm.firecracker.jail import JailSettings
 
 log = logging.getLogger("banger.daemon")
 
@@ -26,6 +28,7 @@ class HostPolicy:
         verdicts: VerdictCache,
         probe_dir: Path,
         probe_seconds: float,
+        jail: JailSettings | None = None,
     ) -> None:
         self.qemu = QemuBackend(qemu_bin)
         self.qemu_bin = qemu_bin
@@ -34,6 +37,7 @@ class HostPolicy:
         self.configured_accel = accel
         self.verdicts, self.probe_dir, self.probe_seconds = verdicts, probe_dir, probe_seconds
         self._lock = threading.Lock()
+        self.jail = jail  # use_jailer: Firecracker runs under its jailer
 
     def kvm_verdict(self, kernel: Path | None, reporter: Reporter | None = None) -> KvmVerdict:
         """Does `kernel` reach userspace under KVM here? Booted once per host/QEMU/kernel."""
@@ -63,6 +67,19 @@ class HostPolicy:
             return str(self.firecracker_bin) if self.firecracker_bin.exists() else None
         return shutil.which("firecracker")
 
+    def _jail(self) -> JailSettings | None:
+        if self.jail is None:
+            return None
+        jailer = self.jail.jailer_bin
+        found = jailer if "/" in jailer and Path(jailer).exists() else shutil.which(jailer)
+        if found is None:
+            raise FailedPrecondition(
+                f"use_jailer is set but the jailer binary {jailer} was not found",
+                hint="install the jailer of the same Firecracker release and set jailer_bin "
+                "in /etc/banger/config.toml, or set use_jailer = false",
+            )
+        return replace(self.jail, jailer_bin=found)
+
     def backend(self, requested: str | None, kernel: Path | None = None) -> Backend:
         """The backend for a VM; `auto` picks Firecracker only where `kernel` runs under KVM."""
         choice = requested or self.default_backend
@@ -79,8 +96,29 @@ class HostPolicy:
                     hint="install it on PATH or set firecracker_bin in "
                     "/etc/banger/config.toml; or use --backend qemu",
                 )
-            return FirecrackerBackend(path)
+            return FirecrackerBackend(path, self._jail())
         raise InvalidArgument(f"unknown backend '{choice}'", hint="use qemu or firecracker")
+
+    def require_kvm_for(
+        self, backend: Backend, kernel: Path | None, reporter: Reporter | None = None
+    ) -> None:
+        """Refuse Firecracker up front where KVM cannot run `kernel`: it has no TCG, so its
+        guest would only hang. An operator's `accel = "kvm"` overrides the verdict."""
+        if backend.name != "firecracker" or self.configured_accel == "kvm":
+            return
+        if self.configured_accel == "tcg":
+            raise FailedPrecondition(
+                'Firecracker cannot run with accel = "tcg": it has no software emulation',
+                hint='use --backend qemu, or set accel = "auto" in /etc/banger/config.toml',
+            )
+        verdict = self.kvm_verdict(kernel, reporter)
+        if not verdict.usable:
+            raise FailedPrecondition(
+                "Firecracker needs KVM and has no software emulation (TCG), but KVM is not "
+                f"usable on this host: {verdict.detail}",
+                hint="use --backend qemu, which falls back to TCG (banger doctor shows the KVM "
+                'verdict); to override it, set accel = "kvm" in /etc/banger/config.toml',
+            )
 
     def accel(self, reporter: Reporter, kernel: Path) -> str:
         """QEMU's accelerator for a guest booting `kernel`: KVM only where it reached userspace."""

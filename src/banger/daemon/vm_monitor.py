@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 from banger.api.models import VMState
+from banger.daemon.ticker import Ticker
 from banger.daemon.vms import VMService
 from banger.network import delete_tap, list_banger_taps, tap_name
 
@@ -32,30 +32,15 @@ def reconcile(vms: VMService) -> None:
         if tap in known and tap not in owned:
             delete_tap(tap)
     # Guard elements for exactly the running VMs: those of dead VMs and builders go.
-    vms.booter.reconcile_guards([vm for vm in records if vm.state is VMState.RUNNING])
+    vms.reconcile_guards([vm for vm in records if vm.state is VMState.RUNNING])
 
 
-class Monitor:
+class Monitor(Ticker):
     """Every second, check each running VM's VMM is still the process we started."""
 
     def __init__(self, vms: VMService) -> None:
         self.vms = vms
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="vm-monitor", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(POLL_SECONDS):
-            try:
-                self.check_once()
-            except Exception:  # the monitor must outlive any one bad record
-                log.exception("VM monitor pass failed")
+        super().__init__("vm-monitor", POLL_SECONDS, self.check_once)
 
     def check_once(self) -> None:
         for vm in self.vms.all_vms():

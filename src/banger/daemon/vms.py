@@ -126,6 +126,7 @@ class VMService:
         self.scope.ensure_free(name, actor)
         kernel = self.kernels.get(image.kernel) if image.kernel else None
         backend = self.host.backend(req.backend, probe_kernel(image, kernel))
+        self.host.require_kvm_for(backend, probe_kernel(image, kernel))  # before any record
         vm_id = secrets.token_hex(8)
         vm = VM(
             id=vm_id,
@@ -187,6 +188,7 @@ class VMService:
         image = self.images.get(vm.image)
         kernel = self.kernels.get(vm.kernel) if vm.kernel else None
         backend = self.host.backend(vm.backend)
+        self.host.require_kvm_for(backend, probe_kernel(image, kernel), reporter)
         accel = self.host.accel(reporter, probe_kernel(image, kernel))
         boot = boot_set(image, kernel, backend.name)
         vm_dir = self.layout.vm(vm.id)
@@ -206,7 +208,7 @@ class VMService:
         )
         if wait:
             reporter.stage("wait for ssh")
-            watch = self.booter.watch(handle.console_log, running.accel or accel)
+            watch = self.booter.watch(handle.console_log, running.accel or accel, backend.name)
             try:
                 seconds = wait_for_ssh(
                     running.ip or "",
@@ -316,6 +318,10 @@ class VMService:
     def kvm_verdict(self) -> KvmVerdict:
         """Whether KVM runs guests here, proven with the kernel `probe_kernel` picks."""
         return self.host.kvm_verdict(self.probe_kernel())
+
+    def reconcile_guards(self, running: list[VM]) -> None:
+        """After a restart: port-guard elements for exactly these running VMs."""
+        self.booter.reconcile_guards(running)
 
     def teardown_network(self) -> str:
         """Remove the bridge and NAT table all VMs share; refused while any VM is active.

@@ -76,8 +76,9 @@ def check_firecracker(configured: Path | None) -> DoctorCheck:
             "firecracker",
             False,
             "firecracker binary not found",
-            "install Firecracker and put it on PATH or set firecracker_bin; "
-            "the QEMU backend is used meanwhile",
+            "install Firecracker from its official releases "
+            "(https://github.com/firecracker-microvm/firecracker/releases) and put it on PATH "
+            "or set firecracker_bin; the QEMU backend is used meanwhile",
             required=False,
         )
     out = run([path, "--version"], check=False, timeout=10)

@@ -61,9 +61,11 @@ class ConsoleWatch:
         limits: StallLimits,
         *,
         accel: str,
+        vmm: str = "qemu",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.console, self.limits, self.accel, self._clock = console, limits, accel, clock
+        self.vmm = vmm  # which backend runs the guest: the way out of a KVM stall differs
         self.started = self.last_progress = clock()
         self.phase = Phase.KERNEL
         self.panic_line: str | None = None
@@ -138,6 +140,18 @@ class ConsoleWatch:
         last = self.last_line
         return f"its console's last line: {last!r}" if last else "its console stayed empty"
 
+    def _kvm_hint(self) -> str:
+        if self.vmm == "firecracker":
+            # Firecracker has no software emulation: no accel setting can rescue it.
+            return (
+                "Firecracker runs guests only under KVM, and this host's KVM cannot run this "
+                "guest (see banger doctor); use --backend qemu, which falls back to TCG"
+            )
+        return (
+            "this host's KVM cannot run this guest (see banger doctor); set "
+            'accel = "auto" or "tcg" in /etc/banger/config.toml'
+        )
+
     def panicked(self) -> BootFailed:
         return BootFailed(
             f"the guest kernel panicked: {self.panic_line!r}",
@@ -157,8 +171,7 @@ class ConsoleWatch:
             return BootFailed(
                 f"the guest kernel stalled under KVM before reaching userspace: {silent}; "
                 f"{self._evidence()}",
-                hint="this host's KVM cannot run this guest (see banger doctor); set "
-                'accel = "auto" or "tcg" in /etc/banger/config.toml',
+                hint=self._kvm_hint(),
             )
         return BootFailed(
             f"the guest kernel stalled before reaching userspace: {silent}; {self._evidence()}",
@@ -174,8 +187,7 @@ class ConsoleWatch:
         if self.phase is Phase.KERNEL and self.accel == "kvm":
             return BootFailed(
                 f"the VM stopped under KVM before its kernel reached userspace; {self._evidence()}",
-                hint="this host's KVM cannot run this guest (see banger doctor); set "
-                'accel = "auto" or "tcg" in /etc/banger/config.toml',
+                hint=self._kvm_hint(),
             )
         return BootFailed(
             f"the VM stopped before it was ready; {self._evidence()}",

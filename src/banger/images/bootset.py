@@ -19,7 +19,7 @@ from pathlib import Path
 
 from banger.disks.clone import copy_sparse, fsync_dir
 from banger.disks.ext4 import is_ext4
-from banger.errors import BangerError, Conflict, InvalidArgument
+from banger.errors import BangerError, Conflict, FailedPrecondition, InvalidArgument, NotFound
 from banger.ops.reporter import Reporter
 
 __all__ = [
@@ -46,23 +46,26 @@ _INITRD_MAGIC: list[tuple[bytes, str]] = [
 ]
 
 
+# A missing file is NotFound; one that exists but is not what it must be is a
+# FailedPrecondition: the host's state, not the request's form, so an API client whose
+# request matches the API document gets 404/412 here, never 400.
 def _read_head(path: Path, what: str, nbytes: int, fix: str) -> bytes:
     """Read the first bytes of `path`, failing with one line for each way it can be wrong."""
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise InvalidArgument(f"{what} {path} does not exist", hint=fix) from None
+        raise NotFound(f"{what} {path} does not exist", hint=fix) from None
     except OSError as exc:
-        raise InvalidArgument(
+        raise FailedPrecondition(
             f"{what} {path} cannot be inspected: {exc.strerror}", hint=fix
         ) from None
     if not stat.S_ISREG(st.st_mode):
-        raise InvalidArgument(f"{what} {path} is not a regular file", hint=fix)
+        raise FailedPrecondition(f"{what} {path} is not a regular file", hint=fix)
     try:
         with open(path, "rb") as f:
             return f.read(nbytes)
     except OSError as exc:
-        raise InvalidArgument(f"{what} {path} is unreadable: {exc.strerror}", hint=fix) from None
+        raise FailedPrecondition(f"{what} {path} is unreadable: {exc.strerror}", hint=fix) from None
 
 
 def validate_rootfs(path: Path) -> None:
@@ -70,7 +73,7 @@ def validate_rootfs(path: Path) -> None:
     fix = "pass an ext4 root filesystem image (e.g. built with 'banger image build')"
     _read_head(path, "rootfs image", 1, fix)
     if not is_ext4(path):
-        raise InvalidArgument(f"rootfs image {path} is not an ext4 filesystem", hint=fix)
+        raise FailedPrecondition(f"rootfs image {path} is not an ext4 filesystem", hint=fix)
 
 
 def validate_kernel_file(path: Path) -> str:
@@ -82,7 +85,7 @@ def validate_kernel_file(path: Path) -> str:
     # The x86 boot protocol puts the "HdrS" signature at offset 0x202 of a bzImage.
     if head[0x202:0x206] == b"HdrS":
         return "bzimage"
-    raise InvalidArgument(
+    raise FailedPrecondition(
         f"kernel {path} is neither an ELF vmlinux nor a bzImage (wrong format)", hint=fix
     )
 
@@ -94,7 +97,7 @@ def validate_initrd(path: Path) -> str:
     for magic, kind in _INITRD_MAGIC:
         if head.startswith(magic):
             return kind
-    raise InvalidArgument(
+    raise FailedPrecondition(
         f"initrd {path} is not a cpio archive or a compressed one (wrong format)", hint=fix
     )
 
@@ -107,11 +110,11 @@ def validate_modules_dir(path: Path) -> Path:
     """
     fix = "pass a kernel's modules directory (lib/modules/<version>) that has modules.dep"
     if not path.exists():
-        raise InvalidArgument(f"modules directory {path} does not exist", hint=fix)
+        raise NotFound(f"modules directory {path} does not exist", hint=fix)
     if not path.is_dir():
-        raise InvalidArgument(f"modules directory {path} is not a directory", hint=fix)
+        raise FailedPrecondition(f"modules directory {path} is not a directory", hint=fix)
     if not os.access(path, os.R_OK | os.X_OK):
-        raise InvalidArgument(f"modules directory {path} is unreadable", hint=fix)
+        raise FailedPrecondition(f"modules directory {path} is unreadable", hint=fix)
     if (path / "modules.dep").is_file():
         return path
     for base in (path, path / "lib" / "modules"):
@@ -120,11 +123,11 @@ def validate_modules_dir(path: Path) -> Path:
             return found[0]
         if len(found) > 1:
             versions = ", ".join(p.name for p in found)
-            raise InvalidArgument(
+            raise FailedPrecondition(
                 f"modules directory {path} holds several kernel versions ({versions})",
                 hint="pass the directory of the one version that matches the kernel",
             )
-    raise InvalidArgument(f"modules directory {path} has no modules.dep", hint=fix)
+    raise FailedPrecondition(f"modules directory {path} has no modules.dep", hint=fix)
 
 
 def sha256_file(path: Path) -> str:

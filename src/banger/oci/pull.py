@@ -12,24 +12,22 @@ from pathlib import Path
 
 from banger.errors import BangerError, InvalidArgument
 from banger.guest.sshd import has_sshd
-from banger.oci.auth import DockerConfig, load_credentials
-from banger.oci.blob_limits import check_layers, check_manifest_size, read_config
+from banger.oci.auth import DockerConfig
+from banger.oci.blob_limits import check_layers, read_config
 from banger.oci.cache import BlobCache
 from banger.oci.ext4 import build_ext4, plan_size
 from banger.oci.manifest import (
-    INDEX_TYPES,
-    MANIFEST_TYPES,
     Descriptor,
-    media_type_of,
+    Platform,
     parse_config,
     parse_manifest,
     parse_platform,
-    select_platform,
 )
 from banger.oci.models import ImageConfig, PulledImage, ReplayLimits
 from banger.oci.reference import Reference, parse_reference
-from banger.oci.registry import RegistryClient
+from banger.oci.registry import RegistryClient, connect
 from banger.oci.replay import StagingFull, replay_layers
+from banger.oci.resolve import resolve_manifest
 from banger.oci.rootfs_cache import RootfsCache, rootfs_key
 from banger.oci.scratch import remove_tree
 from banger.oci.tree import ImageTree, Kind
@@ -107,7 +105,7 @@ def pull_image(
         stack.callback(_unlink, out_tmp)
 
         reporter.stage("resolve")
-        client = stack.enter_context(_connect(reference, insecure_registries, docker_config))
+        client = stack.enter_context(connect(reference, insecure_registries, docker_config))
         manifest_digest, config_desc, layers = _resolve(client, reference, wanted, reporter)
         check_layers(config_desc, layers, limits)  # before a byte of any blob is fetched
         reporter.check_cancelled()
@@ -165,16 +163,6 @@ def _unpack_slot(slots: threading.Semaphore | None, reporter: Reporter) -> Itera
         raise
     finally:
         slots.release()
-
-
-def _connect(
-    reference: Reference, insecure_registries: Sequence[str], docker_config: DockerConfig | None
-) -> RegistryClient:
-    """A client for the reference's registry, with the caller's credentials for it."""
-    credentials = load_credentials(reference.registry, docker_config)
-    return RegistryClient(
-        reference.registry, insecure_registries=insecure_registries, credentials=credentials
-    )
 
 
 def _clone_cached(
@@ -306,21 +294,15 @@ def _ram_budget(ram_dir: Path | None, ram_budget: int) -> int:
 
 
 def _resolve(
-    client: RegistryClient, reference: Reference, wanted: object, reporter: Reporter
+    client: RegistryClient, reference: Reference, wanted: Platform, reporter: Reporter
 ) -> tuple[str, Descriptor, list[Descriptor]]:
-    body, header_type, digest = client.get_manifest(reference.repository, reference.reference)
-    media_type = media_type_of(body, header_type)
-    if media_type in INDEX_TYPES:
-        chosen = select_platform(body, wanted)  # type: ignore[arg-type]
-        check_manifest_size(chosen)
-        reporter.log(f"selected {chosen.digest} for {wanted}")
-        body, header_type, digest = client.get_manifest(reference.repository, chosen.digest)
-        media_type = media_type_of(body, header_type)
-    if media_type not in MANIFEST_TYPES:
-        raise InvalidArgument(
-            f"{reference} has unsupported manifest type {media_type!r}",
-            hint="only OCI and Docker schema 2 images are supported",
-        )
+    digest, body = resolve_manifest(
+        client,
+        reference,
+        wanted,
+        reporter,
+        unsupported_hint="only OCI and Docker schema 2 images are supported",
+    )
     config, layers = parse_manifest(body)
     return digest, config, layers
 

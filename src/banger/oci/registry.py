@@ -15,16 +15,24 @@ their declared size.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from banger.errors import BangerError, InvalidArgument, NotFound, PermissionDenied, Unavailable
-from banger.oci.auth import Challenge, Credentials, basic_header, parse_challenge
+from banger.oci.auth import (
+    Challenge,
+    Credentials,
+    DockerConfig,
+    basic_header,
+    load_credentials,
+    parse_challenge,
+)
+from banger.oci.reference import Reference
+from banger.oci.token import check_token_status, parse_token, token_request
 
 MANIFEST_MEDIA_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -81,7 +89,7 @@ class RegistryClient:
         """Fetch a manifest or index; returns (body, media type, sha256 digest of body)."""
         url = f"{self.base_url}/v2/{repository}/manifests/{reference}"
         headers = {"Accept": ", ".join(MANIFEST_MEDIA_TYPES)}
-        response = self._send("GET", url, repository, headers)
+        response = self.send("GET", url, repository, headers)
         what = f"manifest {repository}:{reference}"
         try:
             self._raise_for_status(response, what)
@@ -115,7 +123,7 @@ class RegistryClient:
         while True:
             headers = {"Range": f"bytes={received}-"} if received else {}
             try:
-                response = self._send("GET", url, repository, headers)
+                response = self.send("GET", url, repository, headers)
                 try:
                     if received and response.status_code == 200:
                         # The server ignored Range: start over from the first byte.
@@ -159,11 +167,20 @@ class RegistryClient:
 
     # --- transport ---------------------------------------------------------------------
 
-    def _send(
-        self, method: str, url: str, repository: str, headers: Mapping[str, str]
+    def send(
+        self,
+        method: str,
+        url: str,
+        repository: str,
+        headers: Mapping[str, str],
+        *,
+        push: bool = False,
+        content: Callable[[], bytes | Iterator[bytes]] | None = None,
     ) -> httpx.Response:
-        """Send with auth, bounded retries on transient errors, and checked redirects."""
-        scope = f"repository:{repository}:pull"
+        """One request with auth, bounded retries on transient errors and checked redirects;
+        the caller closes the response. push: ask for the repository's push scope.
+        content: makes the body afresh for each attempt (a retry resends it whole)."""
+        scope = f"repository:{repository}:{'pull,push' if push else 'pull'}"
         authorized_retry = False
         attempt = 0
         while True:
@@ -172,7 +189,9 @@ class RegistryClient:
             if scope in self._auth_header:
                 request_headers["Authorization"] = self._auth_header[scope]
             try:
-                response = self._follow(method, url, request_headers)
+                response = self._follow(
+                    method, url, request_headers, None if content is None else content()
+                )
             except httpx.TransportError as exc:
                 if attempt >= self._attempts:
                     raise Unavailable(
@@ -198,11 +217,17 @@ class RegistryClient:
                 continue
             return response
 
-    def _follow(self, method: str, url: str, headers: dict[str, str]) -> httpx.Response:
+    def _follow(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | Iterator[bytes] | None = None,
+    ) -> httpx.Response:
         origin = urlsplit(url)
         for _ in range(_MAX_REDIRECTS + 1):
             response = self._http.send(
-                self._http.build_request(method, url, headers=headers), stream=True
+                self._http.build_request(method, url, headers=headers, content=body), stream=True
             )
             if response.status_code not in (301, 302, 303, 307, 308):
                 return response
@@ -243,61 +268,22 @@ class RegistryClient:
         self._auth_header[scope] = "Bearer " + self._fetch_token(challenge, scope)
 
     def _fetch_token(self, challenge: Challenge, scope: str) -> str:
-        realm = challenge.params.get("realm", "")
-        parsed = urlsplit(realm)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise PermissionDenied(f"{self.registry} sent an invalid token realm", hint="report it")
-        if parsed.scheme == "http" and parsed.netloc.lower() not in self._insecure:
-            raise PermissionDenied(
-                f"token server {parsed.netloc} of {self.registry} is plain HTTP",
-                hint="refusing to send credentials in clear; list it as insecure if you trust it",
-            )
-        service = challenge.params.get("service", "")
-        scope = challenge.params.get("scope", scope)
-        creds = self._credentials
-        if creds is not None and creds.identity_token:
-            form = {
-                "grant_type": "refresh_token",
-                "refresh_token": creds.identity_token,
-                "service": service,
-                "scope": scope,
-                "client_id": "banger",
-            }
-            request = self._http.build_request("POST", realm, data=form)
-        else:
-            headers = {"Authorization": basic_header(creds)} if creds and creds.username else {}
-            request = self._http.build_request(
-                "GET", realm, params={"service": service, "scope": scope}, headers=headers
-            )
+        asked = token_request(
+            self._http, self.registry, challenge, scope, self._credentials, self._insecure
+        )
         try:
-            response = self._http.send(request, stream=True)
+            response = self._http.send(asked.request, stream=True)
         except httpx.TransportError as exc:
             raise Unavailable(
-                f"token server {parsed.netloc} did not answer: {_describe(exc)}",
+                f"token server {asked.server} did not answer: {_describe(exc)}",
                 hint="check the network and retry",
             ) from None
         try:
-            if response.status_code in (401, 403):
-                raise PermissionDenied(
-                    f"token server {parsed.netloc} rejected the credentials for {scope}",
-                    hint=f"run: docker login {self.registry}",
-                )
-            if response.status_code != 200:
-                raise Unavailable(
-                    f"token server {parsed.netloc} answered HTTP {response.status_code}",
-                    hint="retry later",
-                )
-            raw = self._read_bounded(response, MAX_TOKEN_BYTES, f"token from {parsed.netloc}")
+            check_token_status(response.status_code, asked, self.registry)
+            raw = self._read_bounded(response, MAX_TOKEN_BYTES, f"token from {asked.server}")
         finally:
             response.close()
-        try:
-            body = json.loads(raw)
-            token = body.get("token") or body.get("access_token")
-        except (ValueError, AttributeError, RecursionError):
-            token = None
-        if not isinstance(token, str) or not token:
-            raise Unavailable(f"token server {parsed.netloc} returned no token", hint="report it")
-        return token
+        return parse_token(raw, asked.server)
 
     def _read_bounded(self, response: httpx.Response, limit: int, what: str) -> bytes:
         """The raw body, refusing more than limit bytes whatever Content-Length says."""
@@ -322,6 +308,26 @@ class RegistryClient:
                 f"{self.registry} broke off the {what}: {_describe(exc)}", hint="retry the pull"
             ) from None
         return bytes(body)
+
+    def check_url(self, url: str) -> str:
+        """A URL the registry handed back (an upload Location), absolute and not downgraded."""
+        target = urlsplit(urljoin(self.base_url + "/", url))
+        if target.scheme == "http" and target.netloc.lower() not in self._insecure:
+            raise PermissionDenied(
+                f"{self.registry} sent a plain-HTTP upload location on {target.netloc}",
+                hint="refusing to downgrade; list that host as insecure only if you trust it",
+            )
+        if target.scheme not in ("http", "https"):
+            raise PermissionDenied(
+                f"{self.registry} sent a {target.scheme!r} upload location", hint="report it"
+            )
+        return target.geturl()
+
+    def raise_for_status(self, response: httpx.Response, what: str) -> None:
+        """The one mapping of an unexpected answer to a BangerError (2xx passes)."""
+        if 200 <= response.status_code < 300:
+            return
+        self._raise_for_status(response, what)
 
     def _raise_for_status(self, response: httpx.Response, what: str) -> None:
         if response.status_code in (200, 206):
@@ -358,3 +364,13 @@ def _retry_after(response: httpx.Response, default: float) -> float:
 
 def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
+
+
+def connect(
+    reference: Reference, insecure_registries: Sequence[str], docker_config: DockerConfig | None
+) -> RegistryClient:
+    """A client for the reference's registry, with the caller's credentials for it."""
+    credentials = load_credentials(reference.registry, docker_config)
+    return RegistryClient(
+        reference.registry, insecure_registries=insecure_registries, credentials=credentials
+    )

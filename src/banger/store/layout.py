@@ -1,6 +1,6 @@
 """Every on-disk name under the state directory, in one place (like lima's filenames.go).
 
-docs/ARCHITECTURE.md lists the same tree; tests/unit/foundation/test_state_layout.py holds
+docs/ARCHITECTURE.md lists the same tree; tests/unit/store/test_state_layout.py holds
 the two to each other. Names that helper packages write themselves (the VMM's sockets, the
 kernel importer's files, the OCI caches) are declared here too, and that test pins them to
 the helper that writes them: those packages take explicit paths and cannot import the store.
@@ -13,6 +13,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
+
+# A builder's directory name, also its id and lease owner: never hex, unlike a VM id.
+BUILDER_PREFIX = "build-"
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,10 @@ class VMDir:
     def vsock_socket(self) -> Path:
         return self.path / "vsock.sock"
 
+    @property
+    def firecracker_jail(self) -> Path:
+        return self.path / "jail"
+
 
 @dataclass(frozen=True)
 class BuilderDir:
@@ -238,7 +245,7 @@ class StateLayout:
 
     def builder(self, token: str) -> BuilderDir:
         """An `image build`'s builder VM directory; its name is the builder's id."""
-        return BuilderDir(self.tmp / f"build-{token}")
+        return BuilderDir(self.tmp / f"{BUILDER_PREFIX}{token}")
 
     def ensure(self) -> None:
         """Create the tree (root-only) and empty tmp/, whose leftovers are never trusted.

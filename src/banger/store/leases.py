@@ -33,5 +33,8 @@ class LeaseStore:
         self.db.execute("DELETE FROM ip_leases WHERE owner = ?", (owner,))
 
     def owners(self, prefix: str) -> list[str]:
-        rows = self.db.query("SELECT owner FROM ip_leases WHERE owner LIKE ?", (prefix + "%",))
+        # substr, not LIKE: LIKE treats "_" as a wildcard and ignores case.
+        rows = self.db.query(
+            "SELECT owner FROM ip_leases WHERE substr(owner, 1, ?) = ?", (len(prefix), prefix)
+        )
         return [r["owner"] for r in rows]

@@ -128,6 +128,7 @@ class Backend(Protocol):
 
     name: str
     has_vsock: bool  # whether guests of this backend get a vsock device
+    tap_owner: int | None  # the uid the VMM runs as, if not root: it must open the tap
 
     def guest_drive_device(self, index: int) -> str:
         """The device node the guest sees for the drive at `index` in VMSpec.drives."""

@@ -11,6 +11,7 @@ import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from banger import errors
 from banger.api.models import VM, Image, Operation
 from banger.client import Client
 from banger.store.layout import StateLayout
+from tests.helpers.cli_imports import HEAVY, TYPER, modules_loaded_by
 from tests.helpers.daemon import BIN, RunningDaemon, make_daemon
 
 pytestmark = pytest.mark.integration
@@ -133,6 +135,64 @@ def test_vm_list_table_and_json(daemon: RunningDaemon) -> None:
         listed = json.loads(daemon.cli(*args, check=True).stdout)
         assert [v["name"] for v in listed] == ["idle"]
         assert set(listed[0]) == _documented_fields("vm list")
+
+
+@pytest.mark.parametrize(
+    ("group", "path", "model"),
+    [("vm", "/vms", VM), ("image", "/images", Image), ("ops", "/operations", Operation)],
+)
+def test_lists_and_shows_print_the_models_json(
+    daemon: RunningDaemon, client: Client, group: str, path: str, model: Any
+) -> None:
+    """The quick path prints the daemon's JSON as it comes: exactly what validating it into
+    the API model and dumping that printed before (and what docs/cli-json.md promises)."""
+    models = [model.model_validate(v) for v in client.get(path)]
+    as_before = json.dumps([m.model_dump(mode="json") for m in models], indent=2) + "\n"
+    assert daemon.cli("--json", group, "list", check=True).stdout == as_before
+    if group != "ops":  # ops show adds the log (test_ops_list_show_and_wait)
+        shown = daemon.cli(group, "show", models[0].name, "--json", check=True).stdout
+        assert shown == json.dumps(models[0].model_dump(mode="json"), indent=2) + "\n"
+
+
+def test_vm_show_fields_are_the_models(daemon: RunningDaemon, client: Client) -> None:
+    vm = VM.model_validate(client.get("/vms/idle"))
+    fields = daemon.cli("vm", "show", "idle", check=True).stdout.splitlines()
+    assert [line.split()[0] for line in fields if line[:1] != " "] == [
+        k for k in vm.model_dump() if k not in {"authorized_keys", "ssh_host_key"}
+    ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--json", "vm", "list"),
+        ("vm", "list"),
+        ("vm", "show", "idle", "--json"),
+        ("image", "list", "--json"),
+        ("ops", "list"),
+        ("version",),
+    ],
+)
+def test_quick_verbs_load_neither_typer_nor_models(
+    daemon: RunningDaemon, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    modules, out = modules_loaded_by(
+        tmp_path, "--socket", str(daemon.socket), *args, env=daemon.env
+    )
+    assert out.returncode == 0 and out.stdout.strip(), out.stderr
+    allowed = {"rich"} if args in {("vm", "list"), ("ops", "list")} else set()  # tables
+    assert not modules & (HEAVY | TYPER) - allowed, sorted(modules & (HEAVY | TYPER))
+
+
+def test_exec_on_a_stopped_vm_is_one_line_without_typer_or_models(
+    daemon: RunningDaemon, tmp_path: Path
+) -> None:
+    modules, out = modules_loaded_by(
+        tmp_path, "--socket", str(daemon.socket), "vm", "exec", "idle", "--", "true",
+        env=daemon.env,
+    )  # fmt: skip
+    assert "VM 'idle' is stopped" in _one_error_line(out)
+    assert not modules & (HEAVY | TYPER) - {"rich"}, sorted(modules & (HEAVY | TYPER))
 
 
 def test_image_list_table_and_json(daemon: RunningDaemon) -> None:

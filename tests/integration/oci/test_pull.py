@@ -7,6 +7,7 @@ import pytest
 
 from banger.errors import NotFound, PermissionDenied
 from banger.oci import DigestMismatch, RejectedLayer, cache_list, cache_prune, pull_image
+from banger.oci.auth import DockerConfig
 from banger.ops.reporter import NullReporter
 from tests.helpers.registry import (
     LAYER_GZIP,
@@ -182,6 +183,11 @@ def test_size_override_too_small_is_clear(registry, tmp_path):
     assert_nothing_left(tmp_path)
 
 
+def as_read(path: Path) -> DockerConfig:
+    """The config as the daemon hands it to a pull: read already (as the caller)."""
+    return DockerConfig(data=path.read_bytes(), source=str(path), helper_prefix=(), helper_env={})
+
+
 def test_bearer_token_auth_with_docker_config(tmp_path):
     token = TokenServer()
     with start_registry(tmp_path / "reg", token=token) as reg:
@@ -194,7 +200,7 @@ def test_bearer_token_auth_with_docker_config(tmp_path):
             reg,
             "private/app:v1",
             tmp_path,
-            docker_config=config,
+            docker_config=as_read(config),
             insecure_registries=[reg.address, realm],
         )
         assert image.layers and token.requests.count("basic") >= 1
@@ -206,14 +212,14 @@ def test_bearer_token_auth_with_docker_config(tmp_path):
                 reg,
                 "private/app:v1",
                 tmp_path / "second",
-                docker_config=config,
+                docker_config=as_read(config),
                 insecure_registries=[reg.address, realm],
             )
         # A plain-HTTP token realm not listed as insecure never receives credentials.
         before = len(token.requests)
         config.write_text(json.dumps({"auths": {reg.address: {"auth": good}}}))
         with pytest.raises(PermissionDenied, match="plain HTTP"):
-            pull(reg, "private/app:v1", tmp_path / "third", docker_config=config)
+            pull(reg, "private/app:v1", tmp_path / "third", docker_config=as_read(config))
         assert len(token.requests) == before
 
 

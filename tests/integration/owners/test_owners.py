@@ -229,3 +229,22 @@ def test_root_and_admins_see_and_act_on_everything(host: SharedHost) -> None:
     # Host plumbing every user's VMs share is for admins only.
     status, body = b.request(root, "POST", "/network/teardown")
     assert status == 403 and "only root or an admin" in body["message"], body
+
+
+def test_a_members_pulled_kernel_is_theirs_alone(host: SharedHost, registry) -> None:  # type: ignore[no-untyped-def]
+    """`kernel pull` as a member: the kernel and its operation are theirs, hidden from B
+    (show, publish), and root sees it; the registry is reached without root's login."""
+    root, a, b = host.daemon, host.a, host.b
+    ref = f"{registry.address}/kernels/owned:1"
+    root.cli("kernel", "publish", "debian", ref, "--insecure", check=True)
+    a.ok(root, "kernel", "pull", ref, "--insecure", "--name", "a-kernel")
+    mine = a.json(root, "kernel", "show", "a-kernel")
+    assert mine["owner_uid"] == a.uid and mine["digest"].startswith("sha256:")
+    assert op_of(a, host, "kernel.pull", "a-kernel")["owner_uid"] == a.uid
+    assert_hidden(b, host, ["kernel", "show", "a-kernel"], "a-kernel", "kernel")
+    elsewhere = f"{registry.address}/stolen/k:1"
+    assert_hidden(b, host, ["kernel", "publish", "a-kernel", elsewhere, "--insecure"],
+                  "a-kernel", "kernel")  # fmt: skip
+    listed = json.loads(root.cli("--json", "kernel", "list", check=True).stdout)
+    assert {k["name"]: k["owner_uid"] for k in listed}["a-kernel"] == a.uid
+    a.ok(root, "kernel", "delete", "a-kernel")

@@ -163,6 +163,8 @@ def baseline(schema: str, host: Arena, own: Own) -> dict[str, Any]:
                        "steps": [{"kind": "run", "text": "true"}], "kernel_ref": own.kernel},
         "KernelImport": {"name": fresh, "source": str(own.tree)},
         "KernelFetch": {"name": fresh},
+        "KernelPull": {"ref": f"{host.registry.address}/nothing/here:v1", "insecure": True,
+                       "name": fresh},
     }  # fmt: skip
     assert schema in bodies, f"teach the sweep a valid {schema} body"
     return bodies[schema]

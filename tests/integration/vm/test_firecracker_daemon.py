@@ -1,9 +1,10 @@
 """`vm create --backend firecracker` through the real daemon, against the conformance fake.
 
-Firecracker cannot run here (no binary, PVM KVM), so the fake (tests/fixtures/
-firecracker_fake, every request validated against the upstream API spec) stands in for
-the VMM: this checks the daemon's side for real — kernel checks, disk clone, tap, lease,
-the requests it sends (drives, network, vsock, boot args), stop, start and delete.
+The real Firecracker runs here (test_firecracker_real_daemon.py: create, InstanceStart,
+watchdog, reattach, kill -9, delete), but its guest cannot (PVM KVM), so it cannot show a
+graceful stop: a guest obeying Ctrl+Alt+Del, Firecracker exiting, and the VM started again.
+The fake (tests/fixtures/firecracker_fake, kept in line with the real one by
+test_firecracker_fake_parity.py) stands in for that cycle: stop, start and delete.
 """
 
 from __future__ import annotations

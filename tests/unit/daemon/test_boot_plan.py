@@ -78,7 +78,7 @@ def test_a_builder_is_the_vm_plan_with_edits_as_data(tmp_path: Path) -> None:
     assert [d.id for d in guest.extra_drives] == [BUILD_DRIVE_ID]
     assert guest.extra_drives[0].read_only
     assert guest.guest_extra == {"MODE": "build", "BUILD_DEVICE": "/dev/vdb"}
-    assert guest.lease_owner == "build-build-abc" and "quiet" in guest.cmdline_extra
+    assert guest.lease_owner == "build-abc" and "quiet" in guest.cmdline_extra
     assert guest.network_peers_of is None, "a builder reaches no VM on the bridge"
     over_ssh = builder_guest(
         plan.__class__(**{**plan.__dict__, "via": "ssh"}), "ssh-ed25519 AAAA", "/dev/vdb"

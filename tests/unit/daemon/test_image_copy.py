@@ -16,7 +16,7 @@ import pytest
 from banger.api.models import Image, ImageFiles, ImageSource
 from banger.api.requests import ImageRegister
 from banger.daemon.image_copy import copy_from_fd, copy_registered, require_trusted_files
-from banger.errors import FailedPrecondition, InvalidArgument
+from banger.errors import FailedPrecondition
 from banger.hostfiles import Caller
 
 _nobody = pwd.getpwnam("nobody")
@@ -64,7 +64,7 @@ def test_copies_are_validated_and_errors_name_the_callers_path(world: Path) -> N
     staged = world / "state" / "staging"
     assert (staged / "rootfs.ext4").read_bytes() == rootfs.read_bytes()
     wrong = ImageRegister(name="y", rootfs=str(kernel), kernel_file=str(kernel))  # type: ignore[call-arg]
-    with pytest.raises(InvalidArgument, match=f"rootfs image {kernel} is not an ext4"):
+    with pytest.raises(FailedPrecondition, match=f"rootfs image {kernel} is not an ext4"):
         copy_registered(NOBODY, wrong, world / "state" / "staging2", dest)
 
 

@@ -11,7 +11,7 @@ import pytest
 from banger.api.models import Image, ImageFiles, ImageSource
 from banger.daemon.vm_disks import choose_strategy, provision_disks
 from banger.disks.clone import reflink_supported
-from banger.errors import InvalidArgument
+from banger.errors import FailedPrecondition, InvalidArgument
 from banger.ops.reporter import NullReporter
 from banger.store.layout import VMDir
 
@@ -84,6 +84,6 @@ def test_a_disk_smaller_than_the_image_is_refused_before_any_copy(
 def test_a_rootfs_that_is_not_ext4_is_refused(tmp_path: Path, vm_dir: VMDir) -> None:
     junk = tmp_path / "rootfs.ext4"
     junk.write_bytes(bytes(2 * MIB))
-    with pytest.raises(InvalidArgument, match="not an ext4 filesystem"):
+    with pytest.raises(FailedPrecondition, match="not an ext4 filesystem"):
         provision_disks(_image(junk), vm_dir, "copy", None, NullReporter())
     assert list(vm_dir.path.iterdir()) == []

@@ -125,3 +125,33 @@ def test_auto_picks_firecracker_only_where_the_kernel_runs_under_kvm(
     policy, kernel = _policy(tmp_path, firecracker=binary, default="auto"), _kernel(tmp_path)
     _seed(policy, kernel, usable=usable)
     assert policy.backend(None, kernel).name == expected
+
+
+@pytest.mark.skipif(not KVM_OPEN, reason="the cache is consulted only where /dev/kvm opens")
+def test_firecracker_is_refused_up_front_where_kvm_is_not_usable(tmp_path: Path) -> None:
+    binary = tmp_path / "firecracker"
+    binary.write_text("")
+    policy, kernel = _policy(tmp_path, firecracker=binary), _kernel(tmp_path)
+    _seed(policy, kernel, usable=False)
+    firecracker = policy.backend("firecracker", kernel)
+    with pytest.raises(FailedPrecondition) as refused:
+        policy.require_kvm_for(firecracker, kernel)
+    assert "Firecracker needs KVM" in refused.value.message
+    assert "the guest hung before userspace" in refused.value.message  # the verdict's words
+    assert "--backend qemu" in (refused.value.hint or "")
+    policy.require_kvm_for(policy.qemu, kernel)  # QEMU falls back to TCG: never refused
+
+    _seed(policy, kernel, usable=True)
+    policy.require_kvm_for(firecracker, kernel)  # a usable verdict lets it through
+
+
+def test_an_operators_accel_overrides_the_verdict_for_firecracker(tmp_path: Path) -> None:
+    binary = tmp_path / "firecracker"
+    binary.write_text("")
+    kernel = _kernel(tmp_path)
+    forced = _policy(tmp_path, accel="kvm", firecracker=binary)
+    forced.require_kvm_for(forced.backend("firecracker"), kernel)  # no probe, no refusal
+    assert not (tmp_path / "kvm-verdicts.json").exists()
+    tcg = _policy(tmp_path, accel="tcg", firecracker=binary)
+    with pytest.raises(FailedPrecondition, match="no software emulation"):
+        tcg.require_kvm_for(tcg.backend("firecracker"), kernel)

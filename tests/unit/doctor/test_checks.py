@@ -38,3 +38,12 @@ def test_a_probe_that_raises_becomes_a_failed_row_not_a_missing_one(tmp_path: Pa
     assert len(kvm) == 1 and kvm[0].status == "warn"
     assert "the check itself failed" in kvm[0].detail and "Input/output error" in kvm[0].detail
     assert {"qemu", "tun", "disk space"} <= {r.name for r in rows}
+
+
+def test_a_missing_firecracker_points_at_its_official_releases(tmp_path: Path) -> None:
+    # banger's tests use a pinned Firecracker from PyPI; users must never be sent there.
+    row = checks.check_firecracker(tmp_path / "firecracker")
+    assert row.status == "warn" and not row.required
+    assert "official releases" in (row.hint or "")
+    assert "github.com/firecracker-microvm/firecracker/releases" in (row.hint or "")
+    assert "pip" not in (row.hint or "") and "pyro" not in (row.hint or "")

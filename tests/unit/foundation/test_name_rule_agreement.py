@@ -30,7 +30,7 @@ def _request_accepts(name: str) -> bool:
     try:
         VMCreate(name=name)
         KernelImport(name=name, source="/x")
-        ImageRegister(name=name, rootfs="/x")
+        ImageRegister(name=name, rootfs="/x", kernel_ref="k")
     except ValidationError:
         return False
     return True

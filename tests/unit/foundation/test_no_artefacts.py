@@ -54,7 +54,7 @@ def test_no_build_artefact_is_tracked() -> None:
         (".ruff_cache/CACHEDIR.TAG", True),
         ("src/banger/proc.py", False),
         ("docs/build.md", False),
-        ("tests/unit/image_build/test_build_disk.py", False),
+        ("tests/unit/images/test_build_disk.py", False),
     ],
 )
 def test_what_counts_as_an_artefact(path: str, artefact: bool) -> None:

@@ -57,6 +57,30 @@ def test_an_empty_console_says_so(tmp_path: Path) -> None:
         watch.check()
 
 
+def test_a_silent_firecracker_guest_is_a_kvm_stall_with_a_firecracker_way_out(
+    tmp_path: Path,
+) -> None:
+    # What the real Firecracker's guest does on a PVM host: nothing at all on the console.
+    clock = Clock()
+    watch = ConsoleWatch(
+        tmp_path / "console.log",
+        StallLimits(kernel_seconds=20),
+        accel="kvm",
+        vmm="firecracker",
+        clock=clock,
+    )
+    clock.now += 21
+    with pytest.raises(BootFailed) as err:
+        watch.check()
+    assert "under KVM" in err.value.message and "console stayed empty" in err.value.message
+    hint = err.value.hint or ""
+    assert "Firecracker runs guests only under KVM" in hint and "--backend qemu" in hint
+    assert "accel" not in hint  # no accelerator setting rescues Firecracker
+    assert "--backend qemu" in (watch.exited().hint or "")
+    qemu, _ = _watch(tmp_path)
+    assert "accel" in (qemu.exited().hint or "")
+
+
 def test_userspace_gets_its_own_longer_bound(tmp_path: Path) -> None:
     watch, clock = _watch(tmp_path, kernel_seconds=5, userspace_seconds=30)
     watch.feed(KERNEL + USERSPACE + b"banger-init: started\n")

@@ -13,7 +13,14 @@ import pytest
 import zstandard
 
 from banger import proc
-from banger.errors import Cancelled, Conflict, InvalidArgument
+from banger.errors import (
+    BangerError,
+    Cancelled,
+    Conflict,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
 from banger.images.bootset import (
     promote,
     validate_initrd,
@@ -26,7 +33,7 @@ from banger.ops.reporter import NullReporter
 MIB = 1024 * 1024
 
 
-def _assert_one_line_naming(err: InvalidArgument, path: Path, problem: str) -> None:
+def _assert_one_line_naming(err: BangerError, path: Path, problem: str) -> None:
     assert "\n" not in err.message
     assert str(path) in err.message
     assert problem in err.message
@@ -38,14 +45,14 @@ def _assert_one_line_naming(err: InvalidArgument, path: Path, problem: str) -> N
 )
 def test_missing_paths_are_named(tmp_path: Path, validate) -> None:
     missing = tmp_path / "does-not-exist"
-    with pytest.raises(InvalidArgument) as err:
+    with pytest.raises(NotFound) as err:
         validate(missing)
     _assert_one_line_naming(err.value, missing, "does not exist")
 
 
 @pytest.mark.parametrize("validate", [validate_rootfs, validate_kernel_file, validate_initrd])
 def test_directories_are_not_files(tmp_path: Path, validate) -> None:
-    with pytest.raises(InvalidArgument) as err:
+    with pytest.raises(FailedPrecondition) as err:
         validate(tmp_path)
     _assert_one_line_naming(err.value, tmp_path, "not a regular file")
 
@@ -53,7 +60,7 @@ def test_directories_are_not_files(tmp_path: Path, validate) -> None:
 def test_rootfs_must_be_ext4(tmp_path: Path) -> None:
     ext2 = tmp_path / "root.ext2"
     proc.run(["mke2fs", "-q", "-F", "-t", "ext2", ext2, "8M"])
-    with pytest.raises(InvalidArgument) as err:
+    with pytest.raises(FailedPrecondition) as err:
         validate_rootfs(ext2)
     _assert_one_line_naming(err.value, ext2, "not an ext4 filesystem")
     ext4 = tmp_path / "root.ext4"
@@ -73,7 +80,7 @@ def test_kernel_formats(tmp_path: Path) -> None:
     assert validate_kernel_file(bz) == "bzimage"
     text = tmp_path / "notes.txt"
     text.write_text("this is not a kernel\n" * 50)
-    with pytest.raises(InvalidArgument) as err:
+    with pytest.raises(FailedPrecondition) as err:
         validate_kernel_file(text)
     _assert_one_line_naming(err.value, text, "wrong format")
 
@@ -97,7 +104,7 @@ def test_initrd_formats(tmp_path: Path) -> None:
         assert validate_initrd(path) == kind
     junk = tmp_path / "junk.img"
     junk.write_bytes(b"PK\x03\x04 zip is not an initrd")
-    with pytest.raises(InvalidArgument) as err:
+    with pytest.raises(FailedPrecondition) as err:
         validate_initrd(junk)
     _assert_one_line_naming(err.value, junk, "wrong format")
 
@@ -117,17 +124,17 @@ def test_modules_dir_layouts(tmp_path: Path) -> None:
     assert validate_modules_dir(unpacked) == unpacked / "lib/modules/6.1.0-2"
     (versioned / "6.1.0-9").mkdir()
     (versioned / "6.1.0-9" / "modules.dep").write_text("")
-    with pytest.raises(InvalidArgument) as err:
+    with pytest.raises(FailedPrecondition) as err:
         validate_modules_dir(versioned)
     _assert_one_line_naming(err.value, versioned, "several kernel versions")
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(InvalidArgument) as err:
+    with pytest.raises(FailedPrecondition) as err:
         validate_modules_dir(empty)
     _assert_one_line_naming(err.value, empty, "no modules.dep")
     a_file = tmp_path / "file"
     a_file.write_text("")
-    with pytest.raises(InvalidArgument) as err:
+    with pytest.raises(FailedPrecondition) as err:
         validate_modules_dir(a_file)
     _assert_one_line_naming(err.value, a_file, "not a directory")
 
@@ -206,7 +213,7 @@ def test_promote_rejects_bad_names_and_missing_sources(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument, match="not a plain file name"):
         promote({"../escape": files["vmlinux"]}, parent / "a", NullReporter())
     missing = tmp_path / "src" / "initrd.img"
-    with pytest.raises(InvalidArgument) as err:
+    with pytest.raises(NotFound) as err:
         promote({**files, "initrd.img": missing}, parent / "b", NullReporter())
     _assert_one_line_naming(err.value, missing, "does not exist")
     assert list(parent.iterdir()) == []

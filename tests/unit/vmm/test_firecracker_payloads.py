@@ -46,7 +46,6 @@ def test_every_boot_request_is_valid_against_the_spec() -> None:
     requests = payloads.boot_requests(_spec(), payloads.runtime_paths(Path("/state/vms/vm1")))
     paths = [r.path for r in requests]
     assert paths == [
-        "/logger",
         "/metrics",
         "/machine-config",
         "/boot-source",

@@ -9,6 +9,7 @@ from banger.api.models import Image, Operation
 from banger.api.requests import ImageBootstrap, ImageBuild, ImagePull, ImageRegister
 from banger.daemon.access import request_caller, require_absolute
 from banger.daemon.limits import check_request
+from banger.daemon.openapi import errors
 from banger.daemon.owners import Actor
 from banger.daemon.routes.deps import actor, services
 from banger.daemon.services import Services
@@ -23,7 +24,7 @@ def list_images(svc: Services = Depends(services), who: Actor = Depends(actor)) 
     return svc.image_service.list(who)
 
 
-@router.post("/register", response_model=Image, status_code=201)
+@router.post("/register", response_model=Image, status_code=201, responses=errors(404, 409, 412))
 def register_image(
     body: ImageRegister,
     request: Request,
@@ -41,7 +42,9 @@ def register_image(
     return svc.image_service.register(body, who, request_caller(request))
 
 
-@router.post("/bootstrap", response_model=Operation, status_code=202)
+@router.post(
+    "/bootstrap", response_model=Operation, status_code=202, responses=errors(404, 409, 412)
+)
 def bootstrap_image(
     body: ImageBootstrap, svc: Services = Depends(services), who: Actor = Depends(actor)
 ) -> Operation:
@@ -49,7 +52,7 @@ def bootstrap_image(
     return svc.image_service.start_bootstrap(body, who)
 
 
-@router.post("/pull", response_model=Operation, status_code=202)
+@router.post("/pull", response_model=Operation, status_code=202, responses=errors(404, 409, 412))
 def pull_image(
     body: ImagePull,
     request: Request,
@@ -61,7 +64,7 @@ def pull_image(
     return svc.pull_service.start_pull(body, who, request_caller(request))
 
 
-@router.post("/build", response_model=Operation, status_code=202)
+@router.post("/build", response_model=Operation, status_code=202, responses=errors(404, 409, 412))
 def build_image(
     body: ImageBuild,
     request: Request,
@@ -75,25 +78,27 @@ def build_image(
     return svc.build_service.start_build(body, who, request_caller(request))
 
 
-@router.get("/{name}", response_model=Image)
+@router.get("/{name}", response_model=Image, responses=errors(404))
 def get_image(name: str, svc: Services = Depends(services), who: Actor = Depends(actor)) -> Image:
     return svc.image_service.show(name, who)
 
 
-@router.post("/{name}/promote", response_model=Operation, status_code=202)
+@router.post(
+    "/{name}/promote", response_model=Operation, status_code=202, responses=errors(404, 409)
+)
 def promote_image(
     name: str, svc: Services = Depends(services), who: Actor = Depends(actor)
 ) -> Operation:
     return svc.image_service.start_promote(name, who)
 
 
-@router.post("/{name}/share", response_model=Image)
+@router.post("/{name}/share", response_model=Image, responses=errors(404))
 def share_image(name: str, svc: Services = Depends(services), who: Actor = Depends(actor)) -> Image:
     """Every member may then list, show, boot and build from it (never change it)."""
     return svc.image_service.set_shared(name, who, True)
 
 
-@router.post("/{name}/unshare", response_model=Image)
+@router.post("/{name}/unshare", response_model=Image, responses=errors(404))
 def unshare_image(
     name: str, svc: Services = Depends(services), who: Actor = Depends(actor)
 ) -> Image:
@@ -101,7 +106,7 @@ def unshare_image(
     return svc.image_service.set_shared(name, who, False)
 
 
-@router.delete("/{name}", response_model=Image)
+@router.delete("/{name}", response_model=Image, responses=errors(404, 409))
 def delete_image(
     name: str, svc: Services = Depends(services), who: Actor = Depends(actor)
 ) -> Image:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
 from banger.api.models import Operation, OperationEvent, OperationLog
+from banger.daemon.openapi import errors
 from banger.daemon.owners import Access, Actor, Verdict, decide
 from banger.daemon.routes.deps import actor, services
 from banger.daemon.services import Services
@@ -32,14 +33,14 @@ def list_operations(
     return svc.ops.list(owner_uid=who.list_scope)
 
 
-@router.get("/{op_id}", response_model=Operation)
+@router.get("/{op_id}", response_model=Operation, responses=errors(404))
 def get_operation(
     op_id: str, svc: Services = Depends(services), who: Actor = Depends(actor)
 ) -> Operation:
     return _own(svc, op_id, who)
 
 
-@router.get("/{op_id}/log", response_model=OperationLog)
+@router.get("/{op_id}/log", response_model=OperationLog, responses=errors(404))
 def operation_log(
     op_id: str, svc: Services = Depends(services), who: Actor = Depends(actor)
 ) -> OperationLog:
@@ -50,7 +51,10 @@ def operation_log(
 @router.get(
     "/{op_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/x-ndjson": {}}, "model": OperationEvent}},
+    responses={
+        200: {"content": {"application/x-ndjson": {}}, "model": OperationEvent},
+        **errors(404),
+    },
 )
 def operation_events(
     op_id: str, svc: Services = Depends(services), who: Actor = Depends(actor)
@@ -65,7 +69,7 @@ def operation_events(
     return StreamingResponse(lines(), media_type="application/x-ndjson")
 
 
-@router.post("/{op_id}/cancel", response_model=Operation)
+@router.post("/{op_id}/cancel", response_model=Operation, responses=errors(404))
 def cancel_operation(
     op_id: str, svc: Services = Depends(services), who: Actor = Depends(actor)
 ) -> Operation:

@@ -14,6 +14,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from banger.api.models import VM, Operation
 from banger.api.requests import VMCreate
 from banger.daemon.limits import check_request
+from banger.daemon.openapi import errors
 from banger.daemon.owners import Actor
 from banger.daemon.routes.deps import actor, services
 from banger.daemon.services import Services
@@ -27,7 +28,7 @@ def list_vms(svc: Services = Depends(services), who: Actor = Depends(actor)) -> 
     return svc.vm_service.list(who)
 
 
-@router.post("", response_model=Operation, status_code=202)
+@router.post("", response_model=Operation, status_code=202, responses=errors(404, 409, 412))
 def create_vm(
     body: VMCreate, svc: Services = Depends(services), who: Actor = Depends(actor)
 ) -> Operation:
@@ -35,12 +36,14 @@ def create_vm(
     return svc.vm_service.start_create(body, who)
 
 
-@router.get("/{name}", response_model=VM)
+@router.get("/{name}", response_model=VM, responses=errors(404))
 def get_vm(name: str, svc: Services = Depends(services), who: Actor = Depends(actor)) -> VM:
     return svc.vm_service.find(name, who)
 
 
-@router.post("/{name}/start", response_model=Operation, status_code=202)
+@router.post(
+    "/{name}/start", response_model=Operation, status_code=202, responses=errors(404, 409, 412)
+)
 def start_vm(
     name: str,
     wait: bool = False,
@@ -50,7 +53,7 @@ def start_vm(
     return svc.vm_service.start_start(name, wait, who)
 
 
-@router.post("/{name}/stop", response_model=Operation, status_code=202)
+@router.post("/{name}/stop", response_model=Operation, status_code=202, responses=errors(404, 409))
 def stop_vm(
     name: str,
     force: bool = False,
@@ -60,7 +63,9 @@ def stop_vm(
     return svc.vm_service.start_stop(name, force, who)
 
 
-@router.post("/{name}/restart", response_model=Operation, status_code=202)
+@router.post(
+    "/{name}/restart", response_model=Operation, status_code=202, responses=errors(404, 409, 412)
+)
 def restart_vm(
     name: str,
     wait: bool = False,
@@ -70,7 +75,7 @@ def restart_vm(
     return svc.vm_service.start_restart(name, wait, who)
 
 
-@router.delete("/{name}", response_model=VM)
+@router.delete("/{name}", response_model=VM, responses=errors(404, 409))
 def delete_vm(
     name: str,
     force: bool = False,
@@ -98,7 +103,7 @@ def _read_from(path: Path, offset: int) -> tuple[bytes, int]:
     return data, after
 
 
-@router.get("/{name}/console", response_class=PlainTextResponse)
+@router.get("/{name}/console", response_class=PlainTextResponse, responses=errors(404))
 async def console(
     name: str,
     follow: bool = False,

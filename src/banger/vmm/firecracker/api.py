@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from banger.errors import BangerError, Unavailable
+
+_SUN_PATH_MAX = 107  # sockaddr_un.sun_path is 108 bytes, NUL included
 
 
 class FirecrackerApiError(BangerError):
@@ -31,8 +34,21 @@ class FirecrackerApi:
 
     def __init__(self, socket_path: Path, timeout: float = 10.0) -> None:
         self.socket_path = socket_path
+        self._dir_fd: int | None = None
+        uds = str(socket_path)
+        if len(os.fsencode(uds)) > _SUN_PATH_MAX:
+            # A jailed Firecracker's socket lies deep in its chroot, past what sun_path
+            # holds: reach it through a descriptor of its directory instead.
+            try:
+                self._dir_fd = os.open(socket_path.parent, os.O_PATH | os.O_DIRECTORY)
+            except OSError as exc:
+                raise Unavailable(
+                    f"Firecracker API socket {socket_path} is unreachable: {exc.strerror}",
+                    hint="the Firecracker process may have exited; check the VM's status",
+                ) from exc
+            uds = f"/proc/self/fd/{self._dir_fd}/{socket_path.name}"
         self._client = httpx.Client(
-            transport=httpx.HTTPTransport(uds=str(socket_path)),
+            transport=httpx.HTTPTransport(uds=uds),
             base_url="http://localhost",
             timeout=timeout,
         )
@@ -45,6 +61,9 @@ class FirecrackerApi:
 
     def close(self) -> None:
         self._client.close()
+        if self._dir_fd is not None:
+            os.close(self._dir_fd)
+            self._dir_fd = None
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """Send one request; return the decoded JSON reply (None for 204)."""

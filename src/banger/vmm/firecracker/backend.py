@@ -9,8 +9,16 @@ from pathlib import Path
 from banger.errors import BangerError, FailedPrecondition, InvalidArgument, Unavailable
 from banger.vmm import process
 from banger.vmm.base import Accel, KernelCaps, ProcessState, VMHandle, VMSpec, virtio_blk_device
+from banger.vmm.firecracker import jail
 from banger.vmm.firecracker.api import FirecrackerApi
-from banger.vmm.firecracker.payloads import action_payload, boot_requests, runtime_paths
+from banger.vmm.firecracker.jail import JailSettings
+from banger.vmm.firecracker.payloads import (
+    RuntimePaths,
+    action_payload,
+    boot_requests,
+    logger_args,
+    runtime_paths,
+)
 
 _SOCKET_WAIT_SECONDS = 5.0
 _TERM_WAIT_SECONDS = 5.0
@@ -19,6 +27,17 @@ _ELF_MAGIC = b"\x7fELF"
 
 def _refuse(what: str, hint: str) -> None:
     raise FailedPrecondition(f"Firecracker cannot boot this VM: {what}", hint=hint)
+
+
+def _marker(vm_id: str) -> str:
+    """What a VM's Firecracker command line always carries: its --id (jailed or not)."""
+    return jail.jail_id(vm_id)
+
+
+def _remove_sockets(paths: RuntimePaths) -> None:
+    """The API and vsock sockets of a Firecracker that is gone (or not yet started)."""
+    for socket in (paths.api_socket, paths.vsock):
+        socket.unlink(missing_ok=True)
 
 
 def _is_elf(path: Path) -> bool:
@@ -35,8 +54,13 @@ class FirecrackerBackend:
     # first free CID and no host module is needed.
     has_vsock = True
 
-    def __init__(self, firecracker_bin: str | Path = "firecracker") -> None:
+    def __init__(
+        self, firecracker_bin: str | Path = "firecracker", jail: JailSettings | None = None
+    ) -> None:
         self.firecracker_bin = str(firecracker_bin)
+        self.jail = jail  # None: run Firecracker directly, as root
+        # A jailed Firecracker runs as the jail's uid, which must be let open the tap.
+        self.tap_owner: int | None = jail.uid if jail is not None else None
 
     def guest_drive_device(self, index: int) -> str:
         return virtio_blk_device(index)
@@ -71,19 +95,33 @@ class FirecrackerBackend:
                 "use a Firecracker-ready kernel (e.g. its CI config), or the qemu backend",
             )
 
+    def _launch(self, spec: VMSpec) -> tuple[list[str], RuntimePaths, VMSpec, RuntimePaths]:
+        """argv; Firecracker's files as the host sees them; spec and files as it sees them."""
+        if self.jail is None:
+            paths = runtime_paths(spec.vm_dir)
+            for log_file in (paths.log, paths.metrics):
+                log_file.touch()  # Firecracker opens them, it does not create them
+            argv = [self.firecracker_bin, "--api-sock", str(paths.api_socket)]
+            argv += ["--id", jail.jail_id(spec.vm_id)]  # --id allows [A-Za-z0-9-] only
+            return [*argv, *logger_args(paths.log)], paths, spec, paths
+        inner_spec, inner = jail.stage(spec, self.jail)  # the jailer passes --id itself
+        argv = jail.argv(self.jail, self.firecracker_bin, spec)
+        argv += ["--api-sock", str(inner.api_socket), *logger_args(inner.log)]
+        return argv, runtime_paths(jail.jail_root(spec.vm_dir, spec.vm_id)), inner_spec, inner
+
     def start(self, spec: VMSpec) -> VMHandle:
-        paths = runtime_paths(spec.vm_dir)
-        paths.api_socket.unlink(missing_ok=True)  # Firecracker refuses an existing socket
-        for log_file in (paths.log, paths.metrics):
-            log_file.touch()
-        argv = [self.firecracker_bin, "--api-sock", str(paths.api_socket)]
-        argv += ["--id", spec.vm_id.replace("_", "-")]  # --id allows [A-Za-z0-9-] only
+        # Firecracker refuses to bind over an existing socket, and leaves its sockets behind
+        # when it dies (kill -9, crash): PUT /vsock then fails with "Address in use".
+        _remove_sockets(runtime_paths(spec.vm_dir))
+        argv, paths, inner_spec, inner = self._launch(spec)
         # Firecracker's stdout is the guest serial console.
         ident = process.spawn_detached(argv, log_path=spec.console_log, cwd=spec.vm_dir)
-        marker = str(paths.api_socket)
+        marker = _marker(spec.vm_id)
         with contextlib.ExitStack() as undo:
-            undo.callback(self._discard, ident.pid, ident.start_time, paths.api_socket)
-            self._wait_for_socket(ident.pid, ident.start_time, paths.api_socket, spec.console_log)
+            undo.callback(self._discard, ident.pid, ident.start_time, paths.api_socket, spec.vm_id)
+            self._wait_for_socket(
+                ident.pid, ident.start_time, marker, paths.api_socket, spec.console_log
+            )
             # Read exe only now: a launcher may have exec'd into the VMM after spawn.
             exe = process.read_exe(ident.pid)
             if exe is None or not process.is_same_process(ident.pid, ident.start_time, exe, marker):
@@ -101,22 +139,25 @@ class FirecrackerBackend:
                 console_log=spec.console_log,
             )
             with FirecrackerApi(paths.api_socket) as api:
-                for request in boot_requests(spec, paths):
+                for request in boot_requests(inner_spec, inner):
                     api.request(request.method, request.path, request.body)
             undo.pop_all()
         return handle
 
     @staticmethod
-    def _discard(pid: int, start_time: int, api_socket: Path) -> None:
-        process.kill_now(pid, start_time, None, str(api_socket))
-        api_socket.unlink(missing_ok=True)
+    def _discard(pid: int, start_time: int, api_socket: Path, vm_id: str) -> None:
+        process.kill_now(pid, start_time, None, _marker(vm_id))
+        _remove_sockets(runtime_paths(api_socket.parent))
+        jail.release(vm_id)
 
     @staticmethod
-    def _wait_for_socket(pid: int, start_time: int, api_socket: Path, console_log: Path) -> None:
+    def _wait_for_socket(
+        pid: int, start_time: int, marker: str, api_socket: Path, console_log: Path
+    ) -> None:
         """Bounded wait until the API answers; fail fast if the process died."""
         deadline = time.monotonic() + _SOCKET_WAIT_SECONDS
         while True:
-            if not process.is_same_process(pid, start_time, None, str(api_socket)):
+            if not process.is_same_process(pid, start_time, None, marker):
                 raise Unavailable(
                     f"firecracker exited before its API socket {api_socket} came up",
                     hint=f"read its output in {console_log}",
@@ -137,7 +178,7 @@ class FirecrackerBackend:
             time.sleep(0.05)
 
     def stop(self, handle: VMHandle, timeout: float = 30.0) -> None:
-        marker = str(handle.api_socket)
+        marker = _marker(handle.vm_id)
         if self.status(handle) is ProcessState.STOPPED:
             return
         # Ctrl+Alt+Del makes a guest booted with reboot=k reboot, which ends Firecracker.
@@ -151,14 +192,16 @@ class FirecrackerBackend:
             process.terminate(
                 handle.pid, handle.start_time, handle.exe, marker, term_timeout=_TERM_WAIT_SECONDS
             )
-        handle.api_socket.unlink(missing_ok=True)
+        _remove_sockets(runtime_paths(handle.api_socket.parent))
+        jail.release(handle.vm_id)
 
     def kill(self, handle: VMHandle) -> None:
-        process.kill_now(handle.pid, handle.start_time, handle.exe, str(handle.api_socket))
+        process.kill_now(handle.pid, handle.start_time, handle.exe, _marker(handle.vm_id))
+        jail.release(handle.vm_id)  # removes only empty cgroups: a reused pid's are safe
 
     def status(self, handle: VMHandle) -> ProcessState:
         alive = process.is_same_process(
-            handle.pid, handle.start_time, handle.exe, str(handle.api_socket)
+            handle.pid, handle.start_time, handle.exe, _marker(handle.vm_id)
         )
         return ProcessState.RUNNING if alive else ProcessState.STOPPED
 

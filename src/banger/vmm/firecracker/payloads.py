@@ -45,8 +45,11 @@ def runtime_paths(vm_dir: Path) -> RuntimePaths:
     )
 
 
-def logger_payload(log_path: Path, level: str = "Info") -> Json:
-    return {"log_path": str(log_path), "level": level, "show_level": True}
+def logger_args(log_path: Path, level: str = "Info") -> list[str]:
+    """Firecracker's own log, set on its command line rather than by PUT /logger: until a
+    logger is configured Firecracker writes its log to stdout, which is the guest's serial
+    console, so its start-up lines would pass for guest output (and for boot progress)."""
+    return ["--log-path", str(log_path), "--level", level, "--show-level"]
 
 
 def metrics_payload(metrics_path: Path) -> Json:
@@ -96,7 +99,6 @@ def action_payload(action: Action) -> Json:
 def boot_requests(spec: VMSpec, paths: RuntimePaths) -> list[ApiRequest]:
     """The pre-boot configuration, in the order Firecracker accepts it, ending in InstanceStart."""
     requests = [
-        ApiRequest("configure logger", "PUT", "/logger", logger_payload(paths.log)),
         ApiRequest("configure metrics", "PUT", "/metrics", metrics_payload(paths.metrics)),
         ApiRequest("configure machine", "PUT", "/machine-config", machine_config_payload(spec)),
         ApiRequest("set boot source", "PUT", "/boot-source", boot_source_payload(spec)),

@@ -42,6 +42,7 @@ class QemuBackend:
     # QEMU's vsock is vhost-vsock: host-unique CIDs and a vhost_vsock module (absent on the
     # hosts banger targets first), so QEMU guests get none for now.
     has_vsock = False
+    tap_owner: int | None = None  # QEMU runs as root: its taps need no owner
 
     def __init__(self, qemu_bin: str = "qemu-system-x86_64") -> None:
         self.qemu_bin = qemu_bin

@@ -43,3 +43,14 @@ def test_release_frees_and_full_subnet_is_a_conflict(tmp_path: Path) -> None:
     leases.release("a")
     assert leases.acquire("build-x", net) == first
     assert leases.owners("build-") == ["build-x"]
+
+
+def test_owners_match_the_prefix_literally(tmp_path: Path) -> None:
+    """'_' is not a wildcard and case counts: a VM id never passes for a builder's lease."""
+    net = NetworkConfig(bridge="bt0", subnet=IPv4Network("10.99.0.0/28"))
+    leases = Leases(Database(tmp_path / "b.db"), str(net.subnet))
+    for owner in ("b_x_1", "BUILD_x", "bu-x", "b-x-2"):
+        leases.acquire(owner, net)
+    assert leases.owners("b_x") == ["b_x_1"]
+    assert leases.owners("b-x") == ["b-x-2"]
+    assert leases.owners("build_") == []

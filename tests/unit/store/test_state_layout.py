@@ -16,6 +16,7 @@ from banger.kernels import model as kernel_files
 from banger.oci.cache import BlobCache
 from banger.oci.rootfs_cache import RootfsCache
 from banger.store.layout import StateLayout
+from banger.vmm.firecracker import jail
 from banger.vmm.firecracker.payloads import runtime_paths
 from banger.vmm.qemu import argv as qemu_argv
 
@@ -142,6 +143,7 @@ def test_vmms_keep_their_files_where_layout_declares() -> None:
     assert firecracker.log == vm.firecracker_log
     assert firecracker.metrics == vm.firecracker_metrics
     assert firecracker.vsock == vm.vsock_socket
+    assert jail.chroot_base(vm.path) == vm.firecracker_jail
 
 
 def test_oci_caches_live_where_layout_declares() -> None:

@@ -95,7 +95,7 @@ def test_members_may_only_hand_in_paths_they_can_read(
     # A world-readable file is read (as the member) and then fails as what it is: no ext4.
     request = {"name": "fine", "rootfs": "/etc/hostname", "kernel_file": "/etc/hostname"}
     status, body = _request_as(open_daemon, member, "POST", "/v1/images/register", request)
-    assert status == 400 and "ext4" in body["message"]
+    assert status == 412 and "ext4" in body["message"]  # the file, not the request
 
 
 def test_not_found_error_is_one_line_and_nonzero(bangerd: RunningDaemon) -> None:
