@@ -105,7 +105,7 @@ class Booter:
         """Give back the tap and address of every guest whose lease owner starts with
         `owner_prefix` (guests no daemon watches any more: builders cut off by a restart)."""
         for owner in self.leases.owners(owner_prefix):
-            tap = tap_name(owner.removeprefix(owner_prefix))
+            tap = tap_name(owner)  # a lease's owner is its guest's id, as the tap's name
             unguard_port(self.net, tap)  # nft delete element bridge banger ... (gone is fine)
             delete_tap(tap)
             self.leases.release(owner)

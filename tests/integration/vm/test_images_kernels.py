@@ -88,7 +88,7 @@ def test_an_image_with_its_own_kernel_file_boots(vmd: RunningDaemon, tmp_path: P
         (["--rootfs", "/nonexistent/root.ext4", "--kernel-ref", "debian"], "does not exist"),
         (["--rootfs", "/etc/hostname", "--kernel-ref", "debian"], "not an ext4"),
         (["--rootfs", "ROOTFS", "--kernel", "/etc/hostname"], "kernel"),
-        (["--rootfs", "ROOTFS"], "exactly one of --kernel-ref and --kernel"),
+        (["--rootfs", "ROOTFS"], "one of kernel_ref (--kernel-ref) and kernel_file (--kernel)"),
         (["--rootfs", "ROOTFS", "--kernel-ref", "nope"], "no kernel named 'nope'"),
     ],
 )

@@ -110,10 +110,15 @@ def processes_under(directory: Path) -> list[str]:
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
         except OSError:
             continue
-        if str(directory) in cmdline and "pytest" not in cmdline:
+        # Not the test run itself (its temp dirs live under /tmp/pytest-of-*: match the
+        # program, not the whole line).
+        if int(pid) == os.getpid() or any(Path(a).name == "pytest" for a in argv[:3]):
+            continue
+        cmdline = " ".join(argv)
+        if str(directory) in cmdline:
             found.append(f"{pid}: {cmdline}")
     return found
 
