@@ -2,28 +2,21 @@
 
 bangerd is root, so it never opens a path a caller handed in with its own rights, and
 never checks one either (a check by root, then a read by root, loses to a swapped
-symlink; and the check alone tells a member whether root's files exist). Paths are only
-required to be absolute here; they are opened by a child with the caller's credentials
-at the moment of use (kernel import, image register, build --copy, pull --docker-config).
+symlink; and the check alone tells a member whether root's files exist). That paths are
+absolute is the request models' rule (api.requests.HostPath); they are opened by a child
+with the caller's credentials at the moment of use (kernel import, image register,
+build --copy, pull --docker-config).
 """
 
 from __future__ import annotations
 
 import os
 import pwd
-from pathlib import Path
 
 from fastapi import Request
 
 from banger.daemon.peer import PEER_SCOPE_KEY, Peer
-from banger.errors import InvalidArgument
 from banger.hostfiles import Caller
-
-
-def require_absolute(raw: str | None, what: str) -> None:
-    if raw is not None and not Path(raw).is_absolute():
-        shown = raw or "''"  # an empty value must still show in the message
-        raise InvalidArgument(f"{what} {shown} is not an absolute path", hint="pass a full path")
 
 
 def request_caller(request: Request) -> Caller:

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request
 
 from banger.api.models import Image, Operation
 from banger.api.requests import ImageBootstrap, ImageBuild, ImagePull, ImageRegister
-from banger.daemon.access import request_caller, require_absolute
+from banger.daemon.access import request_caller
 from banger.daemon.limits import check_request
 from banger.daemon.openapi import errors
 from banger.daemon.owners import Actor
@@ -31,14 +31,6 @@ def register_image(
     svc: Services = Depends(services),
     who: Actor = Depends(actor),
 ) -> Image:
-    for what, path in (
-        ("rootfs", body.rootfs),
-        ("kernel", body.kernel_file),
-        ("initrd", body.initrd),
-        ("modules directory", body.modules),
-        ("work seed", body.work_seed),
-    ):
-        require_absolute(path, what)
     return svc.image_service.register(body, who, request_caller(request))
 
 
@@ -59,7 +51,6 @@ def pull_image(
     svc: Services = Depends(services),
     who: Actor = Depends(actor),
 ) -> Operation:
-    require_absolute(body.docker_config, "docker config")  # read as the caller, at use
     check_request(body, svc.config.limits, svc.layout.images)
     return svc.pull_service.start_pull(body, who, request_caller(request))
 
@@ -71,9 +62,6 @@ def build_image(
     svc: Services = Depends(services),
     who: Actor = Depends(actor),
 ) -> Operation:
-    for step in body.steps:
-        if step.kind == "copy":
-            require_absolute(step.src, "--copy source")  # read as the caller, at use
     check_request(body, svc.config.limits, svc.layout.images)
     return svc.build_service.start_build(body, who, request_caller(request))
 

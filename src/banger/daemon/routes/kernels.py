@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request
 
 from banger.api.models import Kernel, Operation
 from banger.api.requests import KernelFetch, KernelImport, KernelPublish, KernelPull
-from banger.daemon.access import request_caller, require_absolute
+from banger.daemon.access import request_caller
 from banger.daemon.openapi import errors
 from banger.daemon.owners import Actor
 from banger.daemon.routes.deps import actor, services
@@ -28,10 +28,8 @@ def import_kernel(
     who: Actor = Depends(actor),
 ) -> Operation:
     # No permission check here: the import reads these paths as the caller (SO_PEERCRED),
-    # so the kernel itself decides, at the moment of reading, symlinks included.
-    require_absolute(body.source, "kernel source")
-    require_absolute(body.modules_dir, "modules directory")
-    require_absolute(body.initrd, "initrd")
+    # so the kernel itself decides, at the moment of reading, symlinks included. That they
+    # are absolute is the request model's rule (api.requests.HostPath).
     return svc.kernel_service.start_import(body, request_caller(request), who)
 
 
@@ -50,7 +48,6 @@ def pull_kernel(
     who: Actor = Depends(actor),
 ) -> Operation:
     """Pull a catalog kernel (or an ignite-style kernel image) into a kernel of the caller's."""
-    require_absolute(body.docker_config, "docker config")  # read as the caller, at use
     return svc.kernel_catalog.start_pull(body, who, request_caller(request))
 
 
