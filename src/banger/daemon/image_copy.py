@@ -12,8 +12,6 @@ to do for it.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +19,7 @@ from pathlib import Path
 
 from banger.api.models import Image, ImageFiles
 from banger.api.requests import ImageRegister
-from banger.disks.clone import FICLONE, sparse_copy
+from banger.disks.clone import reflink_or_copy
 from banger.errors import BangerError, FailedPrecondition, InvalidArgument
 from banger.hostfiles import Caller, Wanted, copy_in, open_files
 from banger.images import bootset
@@ -30,8 +28,6 @@ from banger.store.layout import ImageDir
 MODULES = ImageDir.MODULES
 MAX_MODULES_BYTES = 4 << 30
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-# errnos meaning "these two files cannot share extents": copy instead.
-_NO_REFLINK = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS}
 
 
 @dataclass(frozen=True)
@@ -56,13 +52,7 @@ def copy_from_fd(src_fd: int, dst: Path) -> int:
     size = os.fstat(src_fd).st_size
     out = os.open(dst, _CREATE, 0o600)
     try:
-        try:
-            fcntl.ioctl(out, FICLONE, src_fd)
-        except OSError as exc:
-            if exc.errno not in _NO_REFLINK:
-                raise
-            sparse_copy(src_fd, out, size, None)
-            os.ftruncate(out, size)  # keeps a trailing hole
+        reflink_or_copy(src_fd, out, size)
         os.fsync(out)
     finally:
         os.close(out)

@@ -104,7 +104,7 @@ def sparse_copy(src_fd: int, dst_fd: int, size: int, reporter: Reporter | None) 
             if reporter is not None:
                 reporter.check_cancelled()
             count = min(_CHUNK, hole - position)
-            done = _copy_range(src_fd, dst_fd, position, count)
+            done = copy_range(src_fd, dst_fd, position, count)
             if done == 0:
                 raise OSError(errno.EIO, "source image shrank while it was being copied")
             position += done
@@ -115,7 +115,9 @@ def sparse_copy(src_fd: int, dst_fd: int, size: int, reporter: Reporter | None) 
     return copied
 
 
-def _copy_range(src_fd: int, dst_fd: int, position: int, count: int) -> int:
+def copy_range(src_fd: int, dst_fd: int, position: int, count: int) -> int:
+    """Copy up to `count` bytes at `position` from src_fd to the same offset of dst_fd;
+    returns how many (0 at the end of src)."""
     try:
         return os.copy_file_range(src_fd, dst_fd, count, position, position)
     except OSError as exc:
@@ -127,6 +129,20 @@ def _copy_range(src_fd: int, dst_fd: int, position: int, count: int) -> int:
     while written < len(data):
         written += os.pwrite(dst_fd, data[written:], position + written)
     return len(data)
+
+
+def reflink_or_copy(src_fd: int, dst_fd: int, size: int) -> int:
+    """Make the empty dst_fd a copy of src_fd: shared extents where the filesystem allows,
+    else a sparse copy (holes stay holes). Returns the bytes copied (0 for a reflink)."""
+    try:
+        _reflink(src_fd, dst_fd)
+        return 0
+    except OSError as exc:
+        if exc.errno not in _NO_REFLINK:
+            raise
+    copied = sparse_copy(src_fd, dst_fd, size, None)
+    os.ftruncate(dst_fd, size)  # keeps a trailing hole
+    return copied
 
 
 def copy_sparse(src: Path, dst: Path, *, reporter: Reporter | None = None) -> int:

@@ -8,13 +8,13 @@ itself, so a symlink received earlier can never be written through.
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from banger.disks.clone import copy_range
 from banger.errors import InvalidArgument, Unavailable
 from banger.hostfiles.credentials import Caller
 from banger.hostfiles.receive import Entry, Limits, Wanted, read_as_caller
@@ -27,16 +27,7 @@ def copy_fd(src_fd: int, dst_fd: int, limit: int, what: str) -> int:
     """Copy src_fd (from its start) to dst_fd; refuse more than `limit` bytes."""
     copied = 0
     while True:
-        try:
-            done = os.copy_file_range(src_fd, dst_fd, _CHUNK, copied, copied)
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
-                raise
-            data = os.pread(src_fd, _CHUNK, copied)
-            done = len(data)
-            written = 0
-            while written < done:
-                written += os.pwrite(dst_fd, data[written:], copied + written)
+        done = copy_range(src_fd, dst_fd, copied, _CHUNK)
         if done == 0:
             return copied
         copied += done
